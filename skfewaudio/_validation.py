@@ -1,0 +1,271 @@
+"""The one place where raw user input becomes arrays.
+
+Waveform contract
+-----------------
+``X`` is either a 2-D float array of shape ``(n_clips, n_samples)`` or a sequence of
+1-D arrays of any lengths (one mono clip each). Estimators that accept the output of
+:class:`~skfewaudio.MelSpectrogram` also take a 3-D array of shape
+``(n_clips, n_mels, n_frames)``.
+
+Integer PCM is scaled to ``[-1, 1]`` the way audio files store it: ``int16`` by
+``2**15``, ``int32`` by ``2**31``, ``int8`` by ``2**7`` and unsigned ``uint8`` (8-bit
+WAV) as ``(x - 128) / 128``. Other integer widths (``int64``, ``uint16``...) have no
+standard audio meaning and are rejected, as are booleans, strings and complex values.
+"""
+
+from numbers import Integral
+
+import numpy as np
+from scipy.sparse import issparse
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import column_or_1d
+
+__all__ = [
+    "check_waveforms",
+    "check_audio",
+    "check_labels",
+    "check_query_labels",
+    "is_spectrogram_batch",
+]
+
+# dtype -> (offset, scale) so that (x - offset) / scale lies in [-1, 1].
+_PCM_SCALES = {
+    np.dtype(np.int8): (0.0, 2.0**7),
+    np.dtype(np.uint8): (128.0, 2.0**7),
+    np.dtype(np.int16): (0.0, 2.0**15),
+    np.dtype(np.int32): (0.0, 2.0**31),
+}
+
+
+def _to_float(clip, where):
+    """Return ``clip`` as float32, scaling integer PCM; raise on non-audio dtypes."""
+    dtype = clip.dtype
+    if dtype.kind == "f":
+        return clip.astype(np.float32, copy=False)
+    if dtype in _PCM_SCALES:
+        offset, scale = _PCM_SCALES[dtype]
+        return ((clip.astype(np.float32) - offset) / scale).astype(np.float32)
+    if dtype.kind in "iu":
+        raise TypeError(
+            f"{where} has dtype {dtype}, which is not a PCM audio format; "
+            "pass float samples in [-1, 1] (e.g. x / full_scale) or int16/int32 PCM."
+        )
+    if dtype.kind == "c":
+        raise ValueError(
+            f"Complex data not supported: {where} is {dtype}; audio samples must be real."
+        )
+    if dtype.kind in "USb":
+        kind = "booleans" if dtype.kind == "b" else "strings"
+        raise TypeError(f"{where} holds {kind} ({dtype}); audio samples must be numbers.")
+    try:  # object arrays: accept numbers, explain anything else
+        return clip.astype(np.float32)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{where} cannot be read as float samples: {exc}") from exc
+
+
+def _check_finite(clips_2d, first_index=0):
+    """Raise naming the first clip and sample that is NaN or infinite."""
+    bad = ~np.isfinite(clips_2d)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        what = "NaN" if np.isnan(clips_2d[row, col]) else "an infinite value"
+        raise ValueError(
+            f"clip {first_index + row} contains {what} (first at sample {col}); "
+            "repair or drop that clip."
+        )
+
+
+def _check_one_clip(clip, index):
+    clip = np.asarray(clip)
+    where = f"clip {index}"
+    if clip.ndim == 0:
+        raise ValueError(
+            f"{where} is a single number, not a clip. X must be a 2-D array "
+            "(n_clips, n_samples) or a list of 1-D arrays; for one clip pass [clip]."
+        )
+    if clip.ndim == 2:
+        raise ValueError(
+            f"{where} is 2-D with shape {clip.shape}: multichannel audio is not "
+            "accepted. Down-mix it to mono first, e.g. clip.mean(axis=0) for "
+            "(n_channels, n_samples) or clip.mean(axis=1) for (n_samples, n_channels)."
+        )
+    if clip.ndim > 2:
+        raise ValueError(f"{where} has {clip.ndim} dimensions; a clip must be 1-D.")
+    if clip.size == 0:
+        raise ValueError(f"{where} is empty (0 samples).")
+    clip = _to_float(clip, where)
+    _check_finite(clip[np.newaxis], first_index=index)
+    return clip
+
+
+def _check_2d_array(X):
+    if X.shape[0] == 0:
+        raise ValueError("X holds no clips (shape %s)." % (X.shape,))
+    if X.shape[1] == 0:
+        raise ValueError(
+            f"clip 0 is empty: X has 0 feature(s) (shape={X.shape}) while a minimum of "
+            "1 is required (one sample per clip)."
+        )
+    if X.dtype == object:
+        return [_check_one_clip(np.asarray(list(row)), i) for i, row in enumerate(X)]
+    X = _to_float(X, "X")
+    _check_finite(X)
+    return X
+
+
+def check_waveforms(X):
+    """Validate mono waveforms.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_clips, n_samples) or sequence of 1-D arrays
+        Mono clips.
+
+    Returns
+    -------
+    waveforms : ndarray of shape (n_clips, n_samples) or list of 1-D ndarrays
+        float32 samples; a 2-D input stays a 2-D array, a sequence becomes a list.
+    """
+    if issparse(X):
+        raise TypeError(
+            "Sparse input is not supported: audio clips are dense arrays; "
+            "call X.toarray() if this matrix really holds waveforms."
+        )
+    if X is None or isinstance(X, (str, bytes, dict)):
+        raise TypeError(
+            f"X must be a 2-D array (n_clips, n_samples) or a list of 1-D clips, "
+            f"got {type(X).__name__}."
+        )
+    if hasattr(X, "__array__") and not isinstance(X, np.ndarray):
+        X = np.asarray(X)  # DataFrames, tensors on CPU, memmaps...
+    if isinstance(X, np.ndarray):
+        if X.ndim == 2:
+            return _check_2d_array(X)
+        if X.ndim == 1 and X.dtype != object:
+            raise ValueError(
+                f"X is 1-D with shape {X.shape}: that is one clip, not a batch. "
+                "Reshape your data with X[np.newaxis] (or pass [clip]) for a single clip."
+            )
+        if X.ndim == 3:
+            raise ValueError(
+                f"X is 3-D with shape {X.shape}. If these are multichannel clips "
+                "(n_clips, n_channels, n_samples), down-mix with X.mean(axis=1). If they "
+                "are spectrograms, this estimator needs waveforms."
+            )
+        if X.ndim != 1:
+            raise ValueError(f"X has {X.ndim} dimensions; expected 2 or a list of clips.")
+    try:
+        n_clips = len(X)
+    except TypeError:
+        raise TypeError(f"X of type {type(X).__name__} is not a sequence of clips.") from None
+    if n_clips == 0:
+        raise ValueError("X holds no clips.")
+    return [_check_one_clip(clip, i) for i, clip in enumerate(X)]
+
+
+def is_spectrogram_batch(X):
+    """Whether validated input is a batch of spectrograms (a 3-D array)."""
+    return isinstance(X, np.ndarray) and X.ndim == 3
+
+
+def check_audio(X):
+    """Validate waveforms, or spectrograms such as :class:`MelSpectrogram` output.
+
+    A 3-D array is read as spectrograms ``(n_clips, n_mels, n_frames)``; anything
+    else must satisfy :func:`check_waveforms`. A 3-D array with one or two rows per
+    clip looks like multichannel audio and is refused with down-mixing advice.
+
+    Returns
+    -------
+    audio : ndarray of shape (n_clips, n_samples) or (n_clips, n_mels, n_frames), \
+            or list of 1-D ndarrays
+        float32.
+    """
+    if hasattr(X, "__array__") and not isinstance(X, np.ndarray):
+        X = np.asarray(X)
+    if isinstance(X, np.ndarray) and X.ndim == 3:
+        if X.shape[1] <= 2:
+            raise ValueError(
+                f"X has shape {X.shape}, which looks like multichannel audio "
+                "(n_clips, n_channels, n_samples); down-mix with X.mean(axis=1). "
+                "Spectrograms must be (n_clips, n_mels, n_frames) with n_mels > 2."
+            )
+        if X.shape[0] == 0 or X.shape[2] == 0:
+            raise ValueError(f"X holds no spectrogram frames (shape {X.shape}).")
+        X = _to_float(X, "X")
+        _check_finite(X.reshape(len(X), -1))
+        return X
+    return check_waveforms(X)
+
+
+def check_labels(y, n_clips, *, min_classes=2, estimator=None):
+    """Validate class labels for ``n_clips`` clips.
+
+    Raises if lengths differ, if labels are continuous, or if fewer than
+    ``min_classes`` distinct classes are present.
+
+    Returns
+    -------
+    y : ndarray of shape (n_clips,)
+    """
+    if y is None:
+        name = type(estimator).__name__ if estimator is not None else "This estimator"
+        raise ValueError(
+            f"{name} requires y to be passed, but the target y is None: "
+            "give one class label per clip."
+        )
+    y = np.asarray(y)
+    if y.ndim != 1 and not (y.ndim == 2 and y.shape[1] == 1):
+        raise ValueError(f"y must be 1-D (one label per clip), got shape {y.shape}.")
+    y = column_or_1d(y, warn=True)
+    if len(y) != n_clips:
+        raise ValueError(f"X has {n_clips} clips but y has {len(y)} labels.")
+    check_classification_targets(y)
+    classes = np.unique(y)
+    if len(classes) < min_classes:
+        raise ValueError(
+            f"the support set has only one class ({classes[0]!r}); few-shot "
+            f"classification needs at least {min_classes} classes."
+        )
+    return y
+
+
+def check_query_labels(y, classes):
+    """Raise if query labels contain classes the estimator was not fitted on."""
+    unseen = np.setdiff1d(np.asarray(y), classes)
+    if len(unseen):
+        raise ValueError(
+            f"query labels {unseen.tolist()} were never seen in fit; "
+            f"the support set had classes {np.asarray(classes).tolist()}."
+        )
+
+
+# scikit-learn checks that cannot hold when each row is an audio clip, with reasons.
+WAVEFORM_EXPECTED_FAILED_CHECKS = {
+    "check_n_features_in_after_fitting": (
+        "clips of any length are accepted after fit: the number of samples is not a "
+        "fixed feature count"
+    ),
+    "check_estimators_dtypes": "int64 is not a PCM audio format and is rejected on purpose",
+    "check_classifier_data_not_an_array": (
+        "uses int64 data, which is not a PCM audio format and is rejected on purpose"
+    ),
+    "check_classifiers_train": (
+        "rows of blob data are not waveforms: a spectral front-end cannot separate "
+        "two-sample 'clips'"
+    ),
+}
+
+TRANSFORMER_EXPECTED_FAILED_CHECKS = {
+    **WAVEFORM_EXPECTED_FAILED_CHECKS,
+    "check_transformer_general": (
+        "asserts that a different number of samples per clip is an error; clips of "
+        "any length are accepted by design"
+    ),
+}
+
+
+def check_positive_int(value, name):
+    if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)

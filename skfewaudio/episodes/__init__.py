@@ -1,0 +1,6 @@
+"""The few-shot protocol: episode sampling, class-disjoint splits, evaluation, scoring."""
+
+from ._evaluate import EpisodeScorer, evaluate_episodes
+from ._sampler import ClassDisjointSplit, EpisodeSampler
+
+__all__ = ["ClassDisjointSplit", "EpisodeSampler", "EpisodeScorer", "evaluate_episodes"]

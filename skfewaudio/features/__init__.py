@@ -1,0 +1,6 @@
+"""Audio features with no learning: log-mel spectrograms, pooled statistics, SpecAugment."""
+
+from ._mel import MelSpectrogram, MelStatistics, build_log_mel
+from ._specaugment import SpecAugment
+
+__all__ = ["MelSpectrogram", "MelStatistics", "SpecAugment", "build_log_mel"]

@@ -1,0 +1,230 @@
+"""Log-mel spectrogram and pooled log-mel statistics as scikit-learn transformers."""
+
+from numbers import Integral, Real
+
+import librosa
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._torch_utils import length_groups, pad_or_crop, resolve_device
+from .._validation import (
+    TRANSFORMER_EXPECTED_FAILED_CHECKS,
+    check_audio,
+    check_waveforms,
+    is_spectrogram_batch,
+)
+from ..nn.frontend import LogMelSpectrogram
+
+_FRONTEND_CONSTRAINTS = {
+    "sample_rate": [Interval(Integral, 1, None, closed="left")],
+    "n_fft": [Interval(Integral, 2, None, closed="left")],
+    "hop_length": [Interval(Integral, 1, None, closed="left")],
+    "n_mels": [Interval(Integral, 1, None, closed="left")],
+    "fmin": [Interval(Real, 0, None, closed="left")],
+    "fmax": [Interval(Real, 0, None, closed="neither"), None],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "device": [StrOptions({"cpu", "cuda", "auto"}), str],
+}
+
+def build_log_mel(*, sample_rate, n_fft, hop_length, n_mels, fmin=0.0, fmax=None, log=True):
+    """A :class:`~skfewaudio.nn.LogMelSpectrogram` with librosa's (Slaney) mel filters."""
+    filters = librosa.filters.mel(
+        sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax
+    )
+    return LogMelSpectrogram(filters, n_fft=n_fft, hop_length=hop_length, log=log)
+
+
+def run_in_batches(module, waveforms, *, batch_size, device):
+    """Apply ``module`` to a 2-D float32 array in batches; return a numpy array."""
+    module = module.to(device)
+    outputs = []
+    with torch.inference_mode():
+        for start in range(0, len(waveforms), batch_size):
+            batch = torch.from_numpy(waveforms[start : start + batch_size]).to(device)
+            outputs.append(module(batch).cpu().numpy())
+    return np.concatenate(outputs)
+
+
+class MelSpectrogram(TransformerMixin, BaseEstimator):
+    """Log-mel spectrogram of waveforms, batched with ``torch.stft``.
+
+    Matches ``librosa.feature.melspectrogram`` (centred frames, zero padding, periodic
+    Hann window, Slaney mel filters) followed by ``librosa.power_to_db`` with no
+    ``top_db`` clipping. Runs on CPU or GPU.
+
+    Length policy: every clip is brought to one length, ``n_samples_``, before the
+    STFT so that the output is one 3-D array. ``n_samples_`` is ``duration *
+    sample_rate`` when ``duration`` is set, otherwise the longest clip seen in ``fit``.
+    Longer clips keep their first ``n_samples_`` samples, shorter ones are zero-padded
+    at the end. To use every part of long recordings, cut them into windows first.
+
+    Parameters
+    ----------
+    sample_rate : int, default=16000
+        Sample rate of the input clips in Hz.
+    n_fft : int, default=1024
+    hop_length : int, default=512
+    n_mels : int, default=128
+    fmin : float, default=0.0
+    fmax : float or None, default=None
+        Highest mel band edge; ``None`` means ``sample_rate / 2``.
+    log : bool, default=True
+        Return decibels rather than mel power.
+    duration : float or None, default=None
+        Fixed clip duration in seconds (see the length policy above).
+    batch_size : int, default=256
+    device : {"cpu", "cuda", "auto"} or str, default="cpu"
+
+    Attributes
+    ----------
+    n_samples_ : int
+        Samples per clip after padding/cropping.
+    n_frames_ : int
+        Frames per output spectrogram.
+    """
+
+    _parameter_constraints = {
+        **_FRONTEND_CONSTRAINTS,
+        "log": ["boolean"],
+        "duration": [Interval(Real, 0, None, closed="neither"), None],
+    }
+
+    def __init__(self, *, sample_rate=16000, n_fft=1024, hop_length=512, n_mels=128,
+                 fmin=0.0, fmax=None, log=True, duration=None, batch_size=256,
+                 device="cpu"):
+        self.sample_rate = sample_rate
+        self.n_fft = n_fft
+        self.hop_length = hop_length
+        self.n_mels = n_mels
+        self.fmin = fmin
+        self.fmax = fmax
+        self.log = log
+        self.duration = duration
+        self.batch_size = batch_size
+        self.device = device
+
+    def fit(self, X, y=None):
+        """Fix the output length.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_clips, n_samples) or list of 1-D arrays
+        y : ignored
+        """
+        self._validate_params()
+        X = check_waveforms(X)
+        validate_data(self, X, skip_check_array=True, ensure_2d=isinstance(X, np.ndarray))
+        if self.duration is not None:
+            self.n_samples_ = max(1, int(round(self.duration * self.sample_rate)))
+        else:
+            self.n_samples_ = max(len(clip) for clip in X)
+        self.n_frames_ = 1 + self.n_samples_ // self.hop_length
+        return self
+
+    def transform(self, X):
+        """Compute log-mel spectrograms.
+
+        Returns
+        -------
+        spectrograms : ndarray of shape (n_clips, n_mels, n_frames_)
+        """
+        check_is_fitted(self)
+        X = check_waveforms(X)
+        validate_data(self, X, skip_check_array=True, ensure_2d=False, reset=False)
+        module = build_log_mel(
+            sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length,
+            n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax, log=self.log,
+        )
+        return run_in_batches(
+            module, pad_or_crop(X, self.n_samples_), batch_size=self.batch_size,
+            device=resolve_device(self.device),
+        )
+
+    _expected_failed_checks = TRANSFORMER_EXPECTED_FAILED_CHECKS
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+
+class MelStatistics(TransformerMixin, BaseEstimator):
+    """Mean and standard deviation of each log-mel band over time: a fixed embedding.
+
+    This is the no-learning baseline embedding of :class:`PrototypeClassifier`.
+    Pooling over time makes it independent of clip length: clips of different lengths
+    are processed in groups of equal length, never padded.
+
+    Accepts waveforms (with this transformer's own front-end parameters) or the 3-D
+    output of :class:`MelSpectrogram` (then the front-end parameters are unused).
+
+    Parameters
+    ----------
+    sample_rate, n_fft, hop_length, n_mels, fmin, fmax, batch_size, device
+        As in :class:`MelSpectrogram`.
+
+    Attributes
+    ----------
+    n_features_out_ : int
+        ``2 * n_mels`` (means, then standard deviations).
+    """
+
+    _parameter_constraints = dict(_FRONTEND_CONSTRAINTS)
+
+    def __init__(self, *, sample_rate=16000, n_fft=1024, hop_length=512, n_mels=128,
+                 fmin=0.0, fmax=None, batch_size=256, device="cpu"):
+        self.sample_rate = sample_rate
+        self.n_fft = n_fft
+        self.hop_length = hop_length
+        self.n_mels = n_mels
+        self.fmin = fmin
+        self.fmax = fmax
+        self.batch_size = batch_size
+        self.device = device
+
+    def fit(self, X, y=None):
+        """Check parameters and input; nothing is learned."""
+        self._validate_params()
+        X = check_audio(X)
+        validate_data(self, X, skip_check_array=True, ensure_2d=isinstance(X, np.ndarray))
+        self.n_features_out_ = 2 * (X.shape[1] if is_spectrogram_batch(X) else self.n_mels)
+        return self
+
+    def transform(self, X):
+        """Pool log-mel spectrograms over time.
+
+        Returns
+        -------
+        embeddings : ndarray of shape (n_clips, 2 * n_mels)
+        """
+        check_is_fitted(self)
+        X = check_audio(X)
+        validate_data(self, X, skip_check_array=True, ensure_2d=False, reset=False)
+        if is_spectrogram_batch(X):
+            return _mean_std_over_time(X)
+        module = build_log_mel(
+            sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length,
+            n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax,
+        )
+        device = resolve_device(self.device)
+        out = np.empty((len(X), 2 * self.n_mels), dtype=np.float32)
+        for group in length_groups(X):
+            clips = X[group] if isinstance(X, np.ndarray) else np.stack([X[i] for i in group])
+            spec = run_in_batches(module, clips, batch_size=self.batch_size, device=device)
+            out[group] = _mean_std_over_time(spec)
+        return out
+
+    _expected_failed_checks = TRANSFORMER_EXPECTED_FAILED_CHECKS
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+
+def _mean_std_over_time(spectrograms):
+    return np.concatenate([spectrograms.mean(axis=2), spectrograms.std(axis=2)], axis=1)
