@@ -1,0 +1,129 @@
+"""Fixed-size log-mel windows for the networks, and combining them back per clip.
+
+Networks see spectrograms of one size. Policy (MetaAudio's): a clip is cut into
+consecutive, non-overlapping windows of ``window_seconds``; the last, partial window
+is kept only when the clip has no full one (then it is zero-padded). Each window is
+embedded or classified on its own and the results are combined per clip (mean of
+embeddings or of probabilities, which acts as a soft vote).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._torch_utils import resolve_device
+from ._validation import is_spectrogram_batch
+from .features._mel import build_log_mel, run_in_batches
+
+
+@dataclass
+class WindowedSpectrograms:
+    """Log-mel windows and the clip each came from.
+
+    Attributes
+    ----------
+    spectrograms : ndarray of shape (n_windows, n_mels, n_frames)
+    owner : ndarray of shape (n_windows,)
+        Index of the clip of each window.
+    n_clips : int
+    """
+
+    spectrograms: np.ndarray
+    owner: np.ndarray
+    n_clips: int
+
+    def with_spectrograms(self, spectrograms):
+        return WindowedSpectrograms(spectrograms, self.owner, self.n_clips)
+
+
+@dataclass
+class LogMelWindows:
+    """Front-end settings of a network: clips in, normalised log-mel windows out.
+
+    Each waveform is first z-normalised (zero mean, unit variance, as MetaAudio), so
+    recording level does not matter. ``fit`` then learns one mean and standard
+    deviation over all training spectrogram values (training data only, as MetaAudio).
+    """
+
+    sample_rate: int = 16000
+    n_mels: int = 128
+    n_fft: int = 1024
+    hop_length: int = 512
+    window_seconds: float = 5.0
+    batch_size: int = 256
+    device: str = "cpu"
+
+    @property
+    def window_samples(self):
+        return max(1, int(round(self.window_seconds * self.sample_rate)))
+
+    @property
+    def window_frames(self):
+        return 1 + self.window_samples // self.hop_length
+
+    def fit(self, X):
+        windows = self.transform(X, normalize=False)
+        self.mean_ = float(windows.spectrograms.mean())
+        self.std_ = float(windows.spectrograms.std()) or 1.0
+        return windows.with_spectrograms(self._normalize(windows.spectrograms))
+
+    def transform(self, X, normalize=True):
+        """Cut validated clips (or 3-D spectrograms) into windows.
+
+        Returns
+        -------
+        windows : WindowedSpectrograms
+        """
+        if is_spectrogram_batch(X):
+            if X.shape[1] != self.n_mels:
+                raise ValueError(
+                    f"spectrograms have {X.shape[1]} mel bands but the network was "
+                    f"set up for n_mels={self.n_mels}."
+                )
+            pieces, owner = _cut(list(X), self.window_frames, axis=1)
+            specs = np.stack(pieces).astype(np.float32)
+        else:
+            pieces, owner = _cut([_z_normalize(clip) for clip in X], self.window_samples, axis=0)
+            module = build_log_mel(
+                sample_rate=self.sample_rate, n_fft=self.n_fft,
+                hop_length=self.hop_length, n_mels=self.n_mels,
+            )
+            specs = run_in_batches(module, np.stack(pieces), batch_size=self.batch_size,
+                                   device=resolve_device(self.device))
+        if normalize:
+            specs = self._normalize(specs)
+        return WindowedSpectrograms(specs, owner, len(X))
+
+    def _normalize(self, specs):
+        return ((specs - self.mean_) / self.std_).astype(np.float32)
+
+
+def _z_normalize(clip):
+    return (clip - clip.mean()) / (clip.std() + 1e-8)
+
+
+def _cut(clips, size, axis):
+    """Split each clip into full windows of ``size`` along ``axis`` (see module doc)."""
+    pieces, owner = [], []
+    for index, clip in enumerate(clips):
+        length = clip.shape[axis]
+        n_full = length // size
+        if n_full == 0:
+            pad = [(0, 0)] * clip.ndim
+            pad[axis] = (0, size - length)
+            pieces.append(np.pad(clip, pad))
+            owner.append(index)
+            continue
+        for k in range(n_full):
+            pieces.append(np.take(clip, np.arange(k * size, (k + 1) * size), axis=axis))
+            owner.append(index)
+    return pieces, np.asarray(owner)
+
+
+def combine_by_clip(values, owner, n_clips):
+    """Mean of per-window ``values`` (n_windows, ...) for each clip -> (n_clips, ...)."""
+    values = np.asarray(values)
+    sums = np.zeros((n_clips,) + values.shape[1:], dtype=np.float64)
+    np.add.at(sums, owner, values)
+    counts = np.bincount(owner, minlength=n_clips).reshape((-1,) + (1,) * (values.ndim - 1))
+    return (sums / counts).astype(values.dtype)
