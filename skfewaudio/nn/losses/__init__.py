@@ -1,0 +1,3 @@
+"""Losses, one per file, each ``forward(embeddings, labels)`` (pytorch-metric-learning style)."""
+
+__all__ = []
