@@ -1,6 +1,6 @@
 """skfewaudio: scikit-learn estimators for few-shot audio classification."""
 
-from .datasets import make_sounds
+from .datasets import fetch_esc50, load_audio_folder, make_sounds
 from .episodes import ClassDisjointSplit, EpisodeSampler, EpisodeScorer, evaluate_episodes
 from .features import MelSpectrogram, MelStatistics, SpecAugment
 from .prototype import PrototypeClassifier
@@ -16,5 +16,7 @@ __all__ = [
     "PrototypeClassifier",
     "SpecAugment",
     "evaluate_episodes",
+    "fetch_esc50",
+    "load_audio_folder",
     "make_sounds",
 ]

@@ -1,0 +1,143 @@
+"""Read a labelled folder of recordings: one sub-folder per class, or a metadata.csv."""
+
+import csv
+import warnings
+from pathlib import Path
+
+import librosa
+import numpy as np
+import soundfile as sf
+from sklearn.utils import Bunch
+from tqdm.auto import tqdm
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au"}
+
+
+def load_audio_folder(path, *, sample_rate=16000, classes=None, metadata="metadata.csv",
+                      on_error="raise", return_X_y=False, progress=False):
+    """Load labelled mono clips from a folder.
+
+    Two layouts are read:
+
+    * a ``metadata.csv`` (name set by ``metadata``) with columns ``filename`` and
+      ``label`` (``category`` is accepted too, as in ESC-50); file names are relative
+      to ``path``;
+    * otherwise one sub-folder per class, holding that class's audio files
+      (``.wav``, ``.flac``, ``.ogg``, ``.mp3``, ``.aiff``, ``.au``).
+
+    Multichannel files are averaged to mono and files at another rate are resampled
+    to ``sample_rate`` (soxr); each is reported once in a warning that counts them.
+    Files that cannot be read are collected, not fatal one by one: with
+    ``on_error="raise"`` (default) one error lists every bad file after all were
+    tried; with ``"warn"`` they are skipped with one warning listing them.
+
+    Parameters
+    ----------
+    path : str or Path
+    sample_rate : int, default=16000
+        Rate of the returned clips, in Hz.
+    classes : sequence of str or None, default=None
+        Load only these classes (e.g. the train classes of a split).
+    metadata : str, default="metadata.csv"
+    on_error : {"raise", "warn"}, default="raise"
+    return_X_y : bool, default=False
+    progress : bool, default=False
+        Show a progress bar.
+
+    Returns
+    -------
+    data : Bunch
+        ``data`` (list of 1-D float32 arrays), ``target`` (ndarray of str),
+        ``filenames`` (ndarray of str), ``target_names``, ``sample_rate``.
+        ``(data, target)`` if ``return_X_y``.
+    """
+    if on_error not in ("raise", "warn"):
+        raise ValueError(f"on_error must be 'raise' or 'warn', got {on_error!r}.")
+    root = Path(path)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} is not a folder.")
+    entries = _list_entries(root, metadata)
+    if classes is not None:
+        missing = sorted(set(classes) - {label for _, label in entries})
+        if missing:
+            raise ValueError(f"classes {missing} have no files in {root}.")
+        entries = [(f, label) for f, label in entries if label in set(classes)]
+    if not entries:
+        raise ValueError(f"no audio files found in {root} (looked for {metadata} and "
+                         f"class sub-folders with {sorted(AUDIO_SUFFIXES)}).")
+
+    return read_labelled_files(entries, root, sample_rate=sample_rate, on_error=on_error,
+                               return_X_y=return_X_y, progress=progress)
+
+
+def read_labelled_files(entries, root, *, sample_rate, on_error="raise", return_X_y=False,
+                        progress=False):
+    """Read ``(file, label)`` pairs into a Bunch (see :func:`load_audio_folder`)."""
+    clips, labels, names, failures = [], [], [], []
+    converted = {"down-mixed to mono": 0, f"resampled to {sample_rate} Hz": 0}
+    for file, label in tqdm(entries, disable=not progress, desc="reading", unit="file"):
+        try:
+            clip = _read(file, sample_rate, converted)
+        except Exception as exc:  # any decoder failure: report it, read the rest
+            failures.append(f"{file}: {exc}")
+            continue
+        clips.append(clip)
+        labels.append(label)
+        names.append(str(file.relative_to(root)))
+    _report(converted, failures, on_error, root)
+    bunch = Bunch(data=clips, target=np.asarray(labels), filenames=np.asarray(names),
+                  target_names=np.unique(labels), sample_rate=sample_rate)
+    return (bunch.data, bunch.target) if return_X_y else bunch
+
+
+def _list_entries(root, metadata):
+    table = root / metadata
+    if table.is_file():
+        with open(table, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        if not rows:
+            return []
+        label_key = next((k for k in ("label", "category") if k in rows[0]), None)
+        if "filename" not in rows[0] or label_key is None:
+            raise ValueError(
+                f"{table} needs columns 'filename' and 'label' (or 'category'); "
+                f"it has {list(rows[0])}."
+            )
+        return [(root / row["filename"], row[label_key]) for row in rows]
+    return [
+        (file, folder.name)
+        for folder in sorted(p for p in root.iterdir() if p.is_dir())
+        for file in sorted(folder.iterdir())
+        if file.suffix.lower() in AUDIO_SUFFIXES
+    ]
+
+
+def _read(file, sample_rate, converted):
+    if file.suffix.lower() == ".mp3":  # libsndfile builds differ on mp3; librosa falls back
+        samples, rate = librosa.load(file, sr=None, mono=False)
+        samples = samples.T
+    else:
+        samples, rate = sf.read(file, dtype="float32", always_2d=True)
+    if samples.ndim == 2:
+        if samples.shape[1] > 1:
+            converted["down-mixed to mono"] += 1
+        samples = samples.mean(axis=1)
+    if samples.size == 0:
+        raise ValueError("the file holds no samples")
+    if rate != sample_rate:
+        converted[f"resampled to {sample_rate} Hz"] += 1
+        samples = librosa.resample(samples, orig_sr=rate, target_sr=sample_rate,
+                                   res_type="soxr_hq")
+    return np.ascontiguousarray(samples, dtype=np.float32)
+
+
+def _report(converted, failures, on_error, root):
+    done = [f"{count} files {what}" for what, count in converted.items() if count]
+    if done:
+        warnings.warn(f"{root}: " + "; ".join(done) + ".", UserWarning, stacklevel=3)
+    if not failures:
+        return
+    message = f"{len(failures)} files in {root} could not be read:\n  " + "\n  ".join(failures)
+    if on_error == "raise":
+        raise ValueError(message + "\nFix or remove them, or pass on_error='warn' to skip them.")
+    warnings.warn(message + "\nThey were skipped.", UserWarning, stacklevel=3)
