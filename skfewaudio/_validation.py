@@ -224,7 +224,7 @@ def check_labels(y, n_clips, *, min_classes=2, estimator=None):
     classes = np.unique(y)
     if len(classes) < min_classes:
         raise ValueError(
-            f"the support set has only one class ({classes[0]!r}); few-shot "
+            f"the support set has only one class ({classes[0].item()!r}); few-shot "
             f"classification needs at least {min_classes} classes."
         )
     return y

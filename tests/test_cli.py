@@ -1,0 +1,51 @@
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from skfewaudio.cli import main
+
+
+@pytest.fixture
+def recordings(tmp_path, sounds):
+    X, y = sounds
+    for i, (clip, label) in enumerate(zip(X, y)):
+        folder = tmp_path / "data" / label
+        folder.mkdir(parents=True, exist_ok=True)
+        sf.write(folder / f"{i}.wav", clip, 16000)
+    classes = sorted(set(y))
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": classes[:3], "val": classes[3:]}))
+    return tmp_path / "data", split
+
+
+def test_evaluate_writes_json_results(recordings, tmp_path, capsys):
+    data, split = recordings
+    out = tmp_path / "results.json"
+    code = main(["evaluate", str(data), "--split-file", str(split), "--n-way", "3",
+                 "--n-shot", "1", "2", "--episodes", "40", "--output", str(out)])
+    assert code == 0
+    report = json.loads(out.read_text())
+    assert [row["n_shot"] for row in report["results"]] == [1, 2]
+    assert len(report["classes"]) == 5 and report["n_clips"] == 50
+    assert all(1 / 3 < row["accuracy"] <= 1 for row in report["results"])
+    assert "accuracy" in capsys.readouterr().out
+
+
+def test_errors_are_one_line_without_traceback(recordings, tmp_path, capsys):
+    data, split = recordings
+    assert main(["evaluate", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("skfewaudio: error:") and "Traceback" not in err
+    assert main(["evaluate", str(data), "--split-file", str(split), "--eval-split", "test"]) == 2
+    assert "no list of classes under 'test'" in capsys.readouterr().err
+    assert main(["evaluate", str(data), "--n-way", "9", "--output",
+                 str(tmp_path / "r.json")]) == 2
+    assert "n_way=9 but only 8 classes" in capsys.readouterr().err
+
+
+def test_demo_runs_and_prints_the_table(capsys):
+    assert main(["demo", "--episodes", "50", "--methods", "prototype"]) == 0
+    out = capsys.readouterr().out
+    assert "prototype" in out and "95% CI" in out
