@@ -1,0 +1,182 @@
+"""Convolutional spectrogram encoders for contrastive pre-training (method C).
+
+Input spectrograms are ``(batch, n_mels, n_frames)``; embeddings are
+``(batch, channels[-1] * output_size[0] * output_size[1])``.
+
+* :func:`resnet_encoder`: method C's ResNet, 3 residual blocks of 3 convolutions
+  (64, 128, 256 maps), each convolution followed by batch norm and LeakyReLU(0.1),
+  max-pooling 2x2, 2x2 and 1x2 (the last block pools time only, to keep frequency
+  detail), then an adaptive max-pool to (8, 1): 8 * 256 = 2048-d.
+* :func:`small_encoder`: the same design, 16/32/64 maps and one convolution per
+  block, about 60 times fewer multiply-adds: for training on a CPU.
+"""
+
+import torch
+from torch import nn
+
+
+class ResidualBlock(nn.Module):
+    """``n_convs`` 3x3 convolutions (BN, LeakyReLU 0.1) with a residual shortcut,
+    then max-pooling."""
+
+    def __init__(self, in_channels, out_channels, *, n_convs=3, pool=(2, 2), slope=0.1):
+        super().__init__()
+        layers = []
+        for i in range(n_convs):
+            layers.append(nn.Conv2d(in_channels if i == 0 else out_channels, out_channels,
+                                    kernel_size=3, padding=1, bias=False))
+            layers.append(nn.BatchNorm2d(out_channels))
+            if i < n_convs - 1:
+                layers.append(nn.LeakyReLU(slope))
+        self.body = nn.Sequential(*layers)
+        self.shortcut = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+        )
+        self.activation = nn.LeakyReLU(slope)
+        self.pool = nn.MaxPool2d(pool) if tuple(pool) != (1, 1) else nn.Identity()
+
+    def forward(self, x):
+        return self.pool(self.activation(self.body(x) + self.shortcut(x)))
+
+
+class ResNetEncoder(nn.Module):
+    """Stack of :class:`ResidualBlock` ending in an adaptive max-pool.
+
+    Parameters
+    ----------
+    channels : sequence of int, default=(64, 128, 256)
+        Feature maps of each block.
+    n_convs : int, default=3
+        Convolutions per block.
+    pools : sequence of (int, int), default=((2, 2), (2, 2), (1, 2))
+        Max-pool size (frequency, time) after each block.
+    output_size : (int, int), default=(8, 1)
+        Adaptive max-pool output (frequency, time); time 1 makes the embedding
+        independent of the clip length.
+
+    Attributes
+    ----------
+    blocks : nn.ModuleList
+        The residual blocks, first to last (fine-tuning unfreezes the last ones).
+    embedding_dim : int
+    """
+
+    def __init__(self, channels=(64, 128, 256), *, n_convs=3,
+                 pools=((2, 2), (2, 2), (1, 2)), output_size=(8, 1)):
+        super().__init__()
+        if len(pools) != len(channels):
+            raise ValueError("give one pool size per block (len(pools) == len(channels)).")
+        ins = (1,) + tuple(channels[:-1])
+        self.blocks = nn.ModuleList(
+            ResidualBlock(i, o, n_convs=n_convs, pool=p) for i, o, p in zip(ins, channels, pools)
+        )
+        self.head_pool = nn.AdaptiveMaxPool2d(tuple(output_size))
+        self.embedding_dim = int(channels[-1] * output_size[0] * output_size[1])
+
+    def forward(self, spec):
+        """(batch, n_mels, n_frames) -> (batch, embedding_dim)."""
+        x = spec.unsqueeze(1)
+        for block in self.blocks:
+            x = block(x)
+        return torch.flatten(self.head_pool(x), 1)
+
+
+def resnet_encoder():
+    """Method C's encoder: 64/128/256 maps, 3 convolutions per block, 2048-d."""
+    return ResNetEncoder((64, 128, 256), n_convs=3, pools=((2, 2), (2, 2), (1, 2)))
+
+
+def small_encoder():
+    """A fast CPU encoder: 16/32/64 maps, one convolution per block, 512-d."""
+    return ResNetEncoder((16, 32, 64), n_convs=1, pools=((2, 2), (2, 2), (1, 2)))
+
+
+class ProjectionHead(nn.Module):
+    """MLP projector ``dim -> hidden -> out`` (ReLU), dropped after pre-training."""
+
+    def __init__(self, in_dim, hidden_dim=2048, out_dim=512):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, out_dim)
+        )
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class ContrastiveModel(nn.Module):
+    """Encoder followed by a projector; ``forward`` gives the projection,
+    :meth:`embed` the encoder output used downstream."""
+
+    def __init__(self, encoder, projector):
+        super().__init__()
+        self.encoder = encoder
+        self.projector = projector
+
+    def embed(self, spec):
+        return self.encoder(spec)
+
+    def forward(self, spec):
+        return self.projector(self.encoder(spec))
+
+
+def trainable_parts(encoder, n_blocks):
+    """Modules of ``encoder`` to fine-tune: none (0), the last ``n_blocks`` of its
+    ``blocks``, or all of it (``"all"``)."""
+    if n_blocks == "all":
+        return [encoder]
+    if n_blocks == 0:
+        return []
+    blocks = getattr(encoder, "blocks", None)
+    if blocks is None:
+        raise ValueError(
+            f"fine-tuning the last {n_blocks} block(s) needs an encoder with a `blocks` "
+            f"ModuleList; {type(encoder).__name__} has none. Use 0 or 'all'."
+        )
+    if n_blocks > len(blocks):
+        raise ValueError(
+            f"the encoder has {len(blocks)} blocks; cannot fine-tune the last {n_blocks}."
+        )
+    return list(blocks[len(blocks) - n_blocks:])
+
+
+class FineTuneNet(nn.Module):
+    """A linear classifier on an encoder, fine-tuning only some of its blocks.
+
+    Frozen parts have ``requires_grad=False`` and stay in eval mode even when the
+    network trains, so their batch-norm statistics are those of pre-training.
+
+    Parameters
+    ----------
+    encoder : nn.Module
+        Maps (batch, n_mels, n_frames) to (batch, embedding_dim).
+    embedding_dim, n_classes : int
+    n_blocks : int or "all"
+        See :func:`trainable_parts`.
+    augment : nn.Module or None
+        Applied to the input in training mode only.
+    """
+
+    def __init__(self, encoder, embedding_dim, n_classes, *, n_blocks=0, augment=None):
+        super().__init__()
+        self.encoder = encoder
+        self.head = nn.Linear(embedding_dim, n_classes)
+        self.augment = augment
+        self._trainable = trainable_parts(encoder, n_blocks)
+        trainable_ids = {id(p) for part in self._trainable for p in part.parameters()}
+        for p in encoder.parameters():
+            p.requires_grad_(id(p) in trainable_ids)
+
+    def train(self, mode=True):
+        super().train(mode)
+        if mode:
+            self.encoder.eval()
+            for part in self._trainable:
+                part.train()
+        return self
+
+    def forward(self, spec):
+        if self.training and self.augment is not None:
+            spec = self.augment(spec)
+        return self.head(self.encoder(spec))

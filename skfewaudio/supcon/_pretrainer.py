@@ -1,0 +1,485 @@
+"""Supervised / self-supervised contrastive pre-training of an audio encoder (methods C, D)."""
+
+import copy
+import time
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch import NeuralNet
+from skorch.callbacks import Callback, LRScheduler
+
+from .._prototypes import prototype_distances
+from .._torch_utils import resolve_device, torch_seed
+from .._validation import (
+    TRANSFORMER_EXPECTED_FAILED_CHECKS,
+    check_audio,
+    check_labels,
+)
+from .._windows import LogMelWindows, combine_by_clip
+from ..episodes import EpisodeSampler
+from ..nn.contrastive_augment import method_c_views
+from ..nn.losses.angular_contrastive import AngularContrastiveLoss
+from ..nn.resnet import ContrastiveModel, ProjectionHead, resnet_encoder, small_encoder
+from ._batches import BatchIterator
+
+_N_VIEWS = 2
+_ENCODERS = {"resnet": resnet_encoder, "small": small_encoder}
+
+
+class _ContrastiveNet(NeuralNet):
+    """skorch net whose training step makes two augmented views of each batch and
+    scores their projections with a contrastive loss."""
+
+    def __init__(self, *args, views=None, supervised=True, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A list, not a bare module: skorch only lets initialize_* set torch modules.
+        self.views = [views]
+        self.supervised = supervised
+
+    def train_step_single(self, batch, **fit_params):
+        self._set_training(True)
+        Xi, yi = batch
+        Xi = Xi.to(self.device)
+        views = self.views[0].train()
+        # Rows i and n + i are the two views of window i.
+        projections = self.module_(views(Xi))
+        identity = yi if self.supervised else torch.arange(len(Xi))
+        labels = identity.repeat(_N_VIEWS).to(self.device)
+        loss = self.criterion_(projections, labels)
+        loss.backward()
+        return {"loss": loss, "y_pred": projections}
+
+
+class _FewShotValidation(Callback):
+    """After each epoch, N-way K-shot accuracy of the encoder on held-out classes
+    (nearest prototype, cosine), recorded as ``val_acc_<K>shot``."""
+
+    def __init__(self, pretrainer, windows, labels, n_episodes, random_state):
+        # windows: WindowedSpectrograms of the validation clips; labels: one per clip.
+        self.pretrainer = pretrainer
+        self.windows = windows
+        self.labels = labels
+        self.n_episodes = n_episodes
+        self.random_state = random_state
+
+    def on_epoch_end(self, net, **kwargs):
+        windows = self.windows
+        embeddings = self.pretrainer._embed_windows(windows.spectrograms, net.module_.encoder)
+        embeddings = combine_by_clip(embeddings, windows.owner, windows.n_clips)
+        n_way = min(5, len(np.unique(self.labels)))
+        counts = np.unique(self.labels, return_counts=True)[1]
+        for n_shot in (1, 5):
+            if counts.min() < n_shot + 1:
+                continue
+            sampler = EpisodeSampler(n_way, n_shot, 1, self.n_episodes, self.random_state)
+            support, query = sampler.sample(self.labels)
+            prototypes = embeddings[support].mean(axis=2)
+            queries = embeddings[query].reshape(len(query), -1, embeddings.shape[1])
+            predicted = prototype_distances(queries, prototypes, "cosine").argmin(axis=2)
+            truth = np.repeat(np.arange(n_way), query.shape[2])
+            net.history.record(f"val_acc_{n_shot}shot", float((predicted == truth).mean()))
+
+
+class SupConPretrainer(TransformerMixin, BaseEstimator):
+    """Contrastive pre-training of an audio encoder; ``transform`` embeds clips.
+
+    A user with a labelled archive of base classes learns the encoder once with
+    ``fit(X, y)`` (supervised contrastive, method C) or, without labels, with
+    ``fit(X)`` (self-supervised: the two views of a clip are its only positives).
+    New classes are then solved with a cheap head on :meth:`transform`'s embeddings:
+    ``PrototypeClassifier(encoder=FrozenEstimator(pre))``,
+    ``make_pipeline(FrozenEstimator(pre), LogisticRegression())`` or
+    :class:`FineTuneClassifier`.
+
+    Clips are z-normalised, cut into non-overlapping log-mel windows of
+    ``window_seconds`` (a shorter clip is one zero-padded window) and normalised
+    with statistics of the training windows. Log-mels are computed once per fit;
+    each batch then gets two fresh augmented views (method C's chain) on the fly.
+    A clip's embedding is the mean of its windows' encoder outputs; the projector is
+    used for training only.
+
+    Parameters
+    ----------
+    encoder : {"resnet", "small"} or torch.nn.Module, default="resnet"
+        ``"resnet"`` is method C's 3-block ResNet (64/128/256 maps, 2048-d), heavy on
+        a CPU; ``"small"`` is the same design with 16/32/64 maps and one convolution
+        per block (512-d), for CPU training. A module maps
+        ``(batch, n_mels, n_frames)`` to ``(batch, dim)``; fine-tuning some of its
+        blocks needs a ``blocks`` ModuleList.
+    loss : {"supcon", "angular"}, default="supcon"
+        ``"supcon"``: supervised contrastive loss, NT-Xent when ``y`` is None.
+        ``"angular"``: method D's ``alpha * contrastive + (1 - alpha) * angular
+        margin``.
+    temperature : float, default=0.06
+    alpha : float in [0, 1] or None, default=None
+        Weight of the contrastive part of ``loss="angular"``; None is 0.7 supervised
+        and 0.3 self-supervised, as in the paper.
+    margin : float, default=0.5
+        Angular margin in radians (``loss="angular"``).
+    projection_dim : int, default=512
+    projection_hidden : int or None, default=None
+        Hidden width of the projector; None uses the encoder's embedding size
+        (2048 -> 2048 -> 512 for the ResNet, as method C).
+    mix : (float, float) or None, default=(5.0, 2.0)
+        Beta parameters of the weight of mixing one view with another clip of the
+        batch; None switches mixing off.
+    max_freq_shift : int, default=10
+        Largest upward frequency shift in mel bins (0 = off).
+    time_crop : (float, float) or None, default=(0.6, 1.0)
+        Range of the fraction of frames kept by the random crop, resized back.
+    gain : (float, float) or None, default=(0.75, 1.0)
+        Range of the power gain multiplying the spectrogram.
+    noise_std : float, default=0.1
+        Largest standard deviation of the additive Gaussian noise (0 = off).
+    spec_augment : bool, default=False
+        Also apply SpecAugment time and frequency masks to both views.
+    max_epochs : int, default=50
+    batch_size : int, default=128
+        Windows per batch (each gives two views).
+    clips_per_class : int, default=4
+        Supervised batches hold ``batch_size // clips_per_class`` classes with about
+        ``clips_per_class`` windows each.
+    lr, momentum, weight_decay : float, default=0.01, 0.9, 1e-4
+        SGD settings (method C); the learning rate follows a cosine decay over
+        ``max_epochs``.
+    sample_rate : int, default=16000
+    n_mels, n_fft, hop_length : int, default=128, 1024, 512
+        Log-mel front-end (MetaAudio's settings).
+    window_seconds : float, default=5.0
+        Window length: 5 s suits ESC-50-like clips (one window per clip). Use about
+        the length of the sounds of interest; longer clips give several windows.
+    validation_episodes : int, default=200
+        Episodes of the per-epoch few-shot validation (see ``fit``).
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, batches and augmentations.
+    verbose : int, default=0
+        1 prints one line per epoch (loss, validation accuracy, seconds).
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNet
+        The trained network (``net_.module_.encoder`` and ``.projector``) and its
+        ``history`` (``train_loss``, ``dur`` seconds and ``val_acc_1shot`` /
+        ``val_acc_5shot`` per epoch).
+    frontend_ : LogMelWindows
+        Front-end settings with the training normalisation (``mean_``, ``std_``).
+    embedding_dim_ : int
+    supervised_ : bool
+    n_features_in_ : int
+        Samples per clip seen in fit (2-D input only; any length is accepted later).
+
+    Examples
+    --------
+    >>> from skfewaudio import make_sounds
+    >>> from skfewaudio.supcon import SupConPretrainer
+    >>> X, y = make_sounds(n_classes=4, n_per_class=6, duration=0.5, random_state=0)
+    >>> pre = SupConPretrainer(encoder="small", window_seconds=0.5, max_epochs=1,
+    ...                        batch_size=12, random_state=0).fit(X, y)
+    >>> pre.transform(X).shape
+    (24, 512)
+    """
+
+    _parameter_constraints = {
+        "encoder": [StrOptions(set(_ENCODERS)), HasMethods(["forward"])],
+        "loss": [StrOptions({"supcon", "angular"})],
+        "temperature": [Interval(Real, 0, None, closed="neither")],
+        "alpha": [Interval(Real, 0, 1, closed="both"), None],
+        "margin": [Interval(Real, 0, None, closed="left")],
+        "projection_dim": [Interval(Integral, 1, None, closed="left")],
+        "projection_hidden": [Interval(Integral, 1, None, closed="left"), None],
+        "mix": [tuple, list, None],
+        "max_freq_shift": [Interval(Integral, 0, None, closed="left")],
+        "time_crop": [tuple, list, None],
+        "gain": [tuple, list, None],
+        "noise_std": [Interval(Real, 0, None, closed="left")],
+        "spec_augment": ["boolean"],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "clips_per_class": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "sample_rate": [Interval(Integral, 1, None, closed="left")],
+        "n_mels": [Interval(Integral, 1, None, closed="left")],
+        "n_fft": [Interval(Integral, 2, None, closed="left")],
+        "hop_length": [Interval(Integral, 1, None, closed="left")],
+        "window_seconds": [Interval(Real, 0, None, closed="neither")],
+        "validation_episodes": [Interval(Integral, 1, None, closed="left")],
+        "device": [StrOptions({"cpu", "cuda", "auto"}), str],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, *, encoder="resnet", loss="supcon", temperature=0.06, alpha=None,
+                 margin=0.5, projection_dim=512, projection_hidden=None, mix=(5.0, 2.0),
+                 max_freq_shift=10, time_crop=(0.6, 1.0), gain=(0.75, 1.0), noise_std=0.1,
+                 spec_augment=False, max_epochs=50, batch_size=128, clips_per_class=4,
+                 lr=0.01, momentum=0.9, weight_decay=1e-4, sample_rate=16000, n_mels=128,
+                 n_fft=1024, hop_length=512, window_seconds=5.0, validation_episodes=200,
+                 device="cpu", random_state=None, verbose=0):
+        self.encoder = encoder
+        self.loss = loss
+        self.temperature = temperature
+        self.alpha = alpha
+        self.margin = margin
+        self.projection_dim = projection_dim
+        self.projection_hidden = projection_hidden
+        self.mix = mix
+        self.max_freq_shift = max_freq_shift
+        self.time_crop = time_crop
+        self.gain = gain
+        self.noise_std = noise_std
+        self.spec_augment = spec_augment
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.clips_per_class = clips_per_class
+        self.lr = lr
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.sample_rate = sample_rate
+        self.n_mels = n_mels
+        self.n_fft = n_fft
+        self.hop_length = hop_length
+        self.window_seconds = window_seconds
+        self.validation_episodes = validation_episodes
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @classmethod
+    def get_test_params(cls):
+        """Tiny, fast settings for the test-suite."""
+        return {
+            "encoder": "small", "max_epochs": 1, "batch_size": 16, "n_mels": 16,
+            "n_fft": 128, "hop_length": 64, "window_seconds": 0.05,
+            "projection_dim": 8, "projection_hidden": 16, "random_state": 0,
+        }
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y=None, *, X_val=None, y_val=None):
+        """Pre-train the encoder.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_clips, n_samples) or list of 1-D arrays
+            Training clips of the base classes (or log-mel spectrograms of shape
+            (n_clips, n_mels, n_frames)).
+        y : array-like of shape (n_clips,) or None
+            Their classes (at least two, each with at least two clips) for supervised
+            pre-training; None for self-supervised pre-training.
+        X_val, y_val : clips and labels of held-out classes, optional
+            If given, 5-way 1-shot and 5-shot accuracy (nearest cosine prototype,
+            ``validation_episodes`` episodes) is recorded after each epoch in
+            ``net_.history``.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        X = check_audio(X)
+        validate_data(self, X, skip_check_array=True, ensure_2d=_is_2d(X))
+        if y is not None:
+            y = _check_pretraining_labels(y, len(X))
+        if self.batch_size < _N_VIEWS:
+            raise ValueError(
+                f"batch_size={self.batch_size} is smaller than the number of views per "
+                f"clip ({_N_VIEWS}): a contrastive batch needs at least {_N_VIEWS} windows "
+                "so that every anchor has a negative."
+            )
+        validation = None
+        if X_val is not None:
+            X_val = check_audio(X_val)
+            validation = (X_val, check_labels(y_val, len(X_val), estimator=self))
+        return self._fit(X, y, validation)
+
+    def _fit(self, X, y, validation):
+        device = resolve_device(self.device)
+        self.supervised_ = y is not None
+        self.frontend_ = LogMelWindows(
+            sample_rate=self.sample_rate, n_mels=self.n_mels, n_fft=self.n_fft,
+            hop_length=self.hop_length, window_seconds=self.window_seconds, device=device,
+        )
+        windows = self.frontend_.fit(X)
+        specs = windows.spectrograms
+        if self.supervised_:
+            _, codes = np.unique(y, return_inverse=True)
+            labels = codes[windows.owner].astype(np.int64)
+        else:
+            labels = np.arange(len(specs), dtype=np.int64)
+        rng = np.random.RandomState(torch_seed(self.random_state))
+        seed = int(rng.randint(0, 2**31 - 1))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            encoder = self._build_encoder()
+            self.embedding_dim_ = _embedding_dim(encoder, specs[:1])
+            hidden = self.projection_hidden or self.embedding_dim_
+            model = ContrastiveModel(
+                encoder, ProjectionHead(self.embedding_dim_, hidden, self.projection_dim)
+            )
+            generator = torch.Generator().manual_seed(int(rng.randint(0, 2**31 - 1)))
+            views = method_c_views(
+                mix=None if self.mix is None else tuple(self.mix),
+                max_freq_shift=self.max_freq_shift,
+                time_crop=None if self.time_crop is None else tuple(self.time_crop),
+                gain=None if self.gain is None else tuple(self.gain),
+                noise_std=self.noise_std, spec_augment=self.spec_augment,
+                generator=generator,
+            )
+            callbacks = [("lr_cosine", LRScheduler(
+                policy="CosineAnnealingLR", T_max=self.max_epochs))]
+            if validation is not None:
+                val_windows = self.frontend_.transform(validation[0])
+                callbacks.append(("few_shot_val", _FewShotValidation(
+                    self, val_windows, validation[1], self.validation_episodes,
+                    int(rng.randint(0, 2**31 - 1)),
+                )))
+            self.net_ = _ContrastiveNet(
+                model,
+                criterion=self._build_loss(),
+                optimizer=torch.optim.SGD,
+                lr=self.lr,
+                optimizer__momentum=self.momentum,
+                optimizer__weight_decay=self.weight_decay,
+                max_epochs=self.max_epochs,
+                batch_size=self.batch_size,
+                iterator_train=BatchIterator,
+                iterator_train__supervised=self.supervised_,
+                iterator_train__clips_per_class=self.clips_per_class,
+                iterator_train__random_state=rng,
+                train_split=None,
+                callbacks=callbacks,
+                device=device,
+                verbose=int(bool(self.verbose)),
+                views=views,
+                supervised=self.supervised_,
+            )
+            start = time.perf_counter()
+            self.net_.fit(specs, labels)
+            self.fit_seconds_ = time.perf_counter() - start
+        self.net_.module_.eval()
+        return self
+
+    def _build_encoder(self):
+        if isinstance(self.encoder, str):
+            return _ENCODERS[self.encoder]()
+        return copy.deepcopy(self.encoder)
+
+    def _build_loss(self):
+        contrastive = "supcon" if self.supervised_ else "ntxent"
+        if self.loss == "supcon":
+            alpha = 1.0
+        else:
+            alpha = self.alpha if self.alpha is not None else (
+                0.7 if self.supervised_ else 0.3)
+        return AngularContrastiveLoss(alpha=alpha, margin=self.margin,
+                                      temperature=self.temperature, contrastive=contrastive)
+
+    # ------------------------------------------------------------ transform
+    def transform(self, X):
+        """Embed clips with the pre-trained encoder (the projector is dropped).
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_clips, n_samples) or list of 1-D arrays
+            Clips of any length (or spectrograms (n_clips, n_mels, n_frames)).
+
+        Returns
+        -------
+        embeddings : ndarray of shape (n_clips, embedding_dim_)
+            float32, the mean of the clip's window embeddings.
+        """
+        check_is_fitted(self)
+        X = check_audio(X)
+        validate_data(self, X, skip_check_array=True, ensure_2d=False, reset=False)
+        windows = self.frontend_.transform(X)
+        embeddings = self._embed_windows(windows.spectrograms, self.net_.module_.encoder)
+        return combine_by_clip(embeddings, windows.owner, windows.n_clips)
+
+    def _embed_windows(self, windows, encoder):
+        """Encoder outputs (n_windows, dim) for normalised windows, batched, eval mode."""
+        device = self.net_.device if hasattr(self, "net_") else "cpu"
+        was_training = encoder.training
+        encoder.eval()
+        outputs = []
+        try:
+            with torch.inference_mode():
+                for start in range(0, len(windows), self.batch_size):
+                    batch = torch.from_numpy(windows[start:start + self.batch_size]).to(device)
+                    outputs.append(encoder(batch).float().cpu().numpy())
+        finally:
+            encoder.train(was_training)
+        return np.concatenate(outputs).astype(np.float32)
+
+    def _episode_embedder(self):
+        return self
+
+    # ---------------------------------------------------------- persistence
+    def __getstate__(self):
+        state = super().__getstate__()
+        net = state.get("net_")
+        if net is not None and str(net.device) != "cpu":
+            # Store CPU tensors so a GPU-trained model loads on a machine without one.
+            state["net_"] = _net_on_cpu(net)
+        return state
+
+    _expected_failed_checks = TRANSFORMER_EXPECTED_FAILED_CHECKS
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.target_tags.required = False
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+
+def _net_on_cpu(net):
+    """A copy of a fitted skorch net with module, criterion and optimizer on CPU."""
+    cpu_net = copy.copy(net)
+    cpu_net.device = "cpu"
+    cpu_net.module_ = copy.deepcopy(net.module_).to("cpu")
+    cpu_net.criterion_ = copy.deepcopy(net.criterion_).to("cpu")
+    cpu_net.initialize_optimizer()
+    # load_state_dict moves the momentum buffers onto the (CPU) parameters' device.
+    cpu_net.optimizer_.load_state_dict(net.optimizer_.state_dict())
+    return cpu_net
+
+
+def _check_pretraining_labels(y, n_clips):
+    """Labels for supervised pre-training: >= 2 classes, each with >= 2 clips."""
+    y = check_labels(y, n_clips, min_classes=1)
+    classes, counts = np.unique(y, return_counts=True)
+    if len(classes) < 2:
+        raise ValueError(
+            f"y has only one class ({classes[0]!r}): supervised contrastive pre-training "
+            "needs at least two classes to contrast. For self-supervised pre-training "
+            "call fit(X) without y."
+        )
+    lonely = classes[counts < 2]
+    if len(lonely):
+        raise ValueError(
+            f"class(es) {lonely[:5].tolist()} have a single clip: supervised contrastive "
+            "pre-training needs at least 2 clips per class so that each anchor has a "
+            "positive from another clip. Drop those clips, or call fit(X) without y for "
+            "self-supervised pre-training."
+        )
+    return y
+
+
+def _embedding_dim(encoder, example):
+    """Size of the encoder output for one example window (probe in eval mode)."""
+    was_training = encoder.training
+    encoder.eval()
+    with torch.no_grad():
+        out = encoder(torch.from_numpy(np.ascontiguousarray(example)))
+    encoder.train(was_training)
+    return int(out.reshape(len(out), -1).shape[1])
+
+
+def _is_2d(X):
+    return isinstance(X, np.ndarray) and X.ndim == 2
