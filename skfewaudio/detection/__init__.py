@@ -10,6 +10,7 @@ from ._csv import read_events_csv, write_events_csv
 from ._detector import FewShotEventDetector, adaptive_window_seconds
 from ._events import EVENT_DTYPE, as_event_table, events_to_records, scores_to_events
 from ._metric import event_counts, event_f_measure, match_events, remove_shots
+from ._synthetic import make_event_recording
 
 __all__ = [
     "EVENT_DTYPE",
@@ -19,6 +20,7 @@ __all__ = [
     "event_counts",
     "event_f_measure",
     "events_to_records",
+    "make_event_recording",
     "match_events",
     "read_events_csv",
     "remove_shots",

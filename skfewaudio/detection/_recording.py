@@ -3,6 +3,7 @@
 import os
 
 import numpy as np
+from scipy.sparse import issparse
 
 from .._validation import check_waveforms
 
@@ -35,6 +36,9 @@ class Recording:
             self.path = str(X)
             self.n_samples = int(info.frames)
         else:
+            if issparse(X):
+                raise TypeError("Sparse input is not supported: a recording is a dense "
+                                "1-D waveform.")
             array = X if isinstance(X, np.ndarray) else np.asarray(X)
             if array.ndim == 2 and 1 in array.shape:
                 raise ValueError(
