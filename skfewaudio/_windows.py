@@ -50,7 +50,7 @@ class LogMelWindows:
     n_fft: int = 1024
     hop_length: int = 512
     window_seconds: float = 5.0
-    batch_size: int = 256
+    batch_size: int | None = None
     device: str = "cpu"
 
     @property

@@ -25,7 +25,7 @@ _FRONTEND_CONSTRAINTS = {
     "n_mels": [Interval(Integral, 1, None, closed="left")],
     "fmin": [Interval(Real, 0, None, closed="left")],
     "fmax": [Interval(Real, 0, None, closed="neither"), None],
-    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "batch_size": [Interval(Integral, 1, None, closed="left"), None],
     "device": [StrOptions({"cpu", "cuda", "auto"}), str],
 }
 
@@ -38,7 +38,13 @@ def build_log_mel(*, sample_rate, n_fft, hop_length, n_mels, fmin=0.0, fmax=None
 
 
 def run_in_batches(module, waveforms, *, batch_size, device):
-    """Apply ``module`` to a 2-D float32 array in batches; return a numpy array."""
+    """Apply ``module`` to a 2-D float32 array in batches; return a numpy array.
+
+    ``batch_size=None`` picks 8 clips on CPU, where small batches keep each STFT in
+    cache (measured fastest in benchmarks/frontend_speed.py), and 256 on a GPU.
+    """
+    if batch_size is None:
+        batch_size = 8 if str(device) == "cpu" else 256
     module = module.to(device)
     outputs = []
     with torch.inference_mode():
@@ -75,7 +81,9 @@ class MelSpectrogram(TransformerMixin, BaseEstimator):
         Return decibels rather than mel power.
     duration : float or None, default=None
         Fixed clip duration in seconds (see the length policy above).
-    batch_size : int, default=256
+    batch_size : int or None, default=None
+        Clips per STFT call; None means 8 on CPU (fastest: the spectrogram stays in
+        cache) and 256 on GPU.
     device : {"cpu", "cuda", "auto"} or str, default="cpu"
 
     Attributes
@@ -93,7 +101,7 @@ class MelSpectrogram(TransformerMixin, BaseEstimator):
     }
 
     def __init__(self, *, sample_rate=16000, n_fft=1024, hop_length=512, n_mels=128,
-                 fmin=0.0, fmax=None, log=True, duration=None, batch_size=256,
+                 fmin=0.0, fmax=None, log=True, duration=None, batch_size=None,
                  device="cpu"):
         self.sample_rate = sample_rate
         self.n_fft = n_fft
@@ -175,7 +183,7 @@ class MelStatistics(TransformerMixin, BaseEstimator):
     _parameter_constraints = dict(_FRONTEND_CONSTRAINTS)
 
     def __init__(self, *, sample_rate=16000, n_fft=1024, hop_length=512, n_mels=128,
-                 fmin=0.0, fmax=None, batch_size=256, device="cpu"):
+                 fmin=0.0, fmax=None, batch_size=None, device="cpu"):
         self.sample_rate = sample_rate
         self.n_fft = n_fft
         self.hop_length = hop_length

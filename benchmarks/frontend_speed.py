@@ -1,0 +1,92 @@
+"""Speed of the foundation, each as a ratio measured side by side in one run.
+
+1. MelSpectrogram (batched torch.stft) against librosa.feature.melspectrogram on the
+   same 5 s, 16 kHz clips, for batches of 1, 32 and 256 clips. librosa is timed both
+   clip by clip (the usual loop) and on the whole batch at once (it accepts (n, t)).
+2. evaluate_episodes: 10,000 5-way episodes embedding each clip once, against fitting
+   a classifier per episode (timed on a subset of episodes, per-episode cost scaled).
+
+Usage: python benchmarks/frontend_speed.py [--repeats 3]
+"""
+
+import argparse
+import time
+
+import librosa
+import numpy as np
+
+from _results import save_results
+from skfewaudio import MelSpectrogram, PrototypeClassifier, evaluate_episodes, make_sounds
+
+
+def best_time(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def mel_rows(repeats):
+    rng = np.random.default_rng(0)
+    rows = []
+    for batch in (1, 32, 256):
+        X = (0.1 * rng.standard_normal((batch, 80000))).astype(np.float32)
+        mel = MelSpectrogram(log=False).fit(X)
+        ours = best_time(lambda: mel.transform(X), repeats)
+        loop = best_time(lambda: [librosa.feature.melspectrogram(
+            y=x, sr=16000, n_fft=1024, hop_length=512, n_mels=128) for x in X], repeats)
+        batched = best_time(lambda: librosa.feature.melspectrogram(
+            y=X, sr=16000, n_fft=1024, hop_length=512, n_mels=128), repeats)
+        rows.append({
+            "benchmark": "mel spectrogram", "batch": batch,
+            "skfewaudio clips/s": batch / ours, "librosa loop clips/s": batch / loop,
+            "librosa batched clips/s": batch / batched,
+            "speed-up vs loop": loop / ours, "speed-up vs batched": batched / ours,
+        })
+    return rows
+
+
+def episode_rows():
+    X, y = make_sounds(n_classes=20, n_per_class=30, duration=5.0, random_state=0)
+    rows = []
+    for n_shot in (1, 5):
+        cached = evaluate_episodes(PrototypeClassifier(), X, y, n_shot=n_shot,
+                                   n_episodes=10_000, random_state=0)
+
+        class RefitEveryEpisode(PrototypeClassifier):
+            def _episode_embedder(self):
+                return None
+
+        subset = 100
+        refit = evaluate_episodes(RefitEveryEpisode(), X, y, n_shot=n_shot,
+                                  n_episodes=subset, random_state=0)
+        refit_10k = refit["seconds"] * 10_000 / subset
+        rows.append({
+            "benchmark": f"10,000 episodes 5-way {n_shot}-shot (600 clips of 5 s)",
+            "embed once s": cached["seconds"],
+            "refit per episode s (scaled from 100)": refit_10k,
+            "speed-up": refit_10k / cached["seconds"],
+        })
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    save_results("mel_speed", mel_rows(args.repeats), title="MelSpectrogram vs librosa",
+                 columns=["batch", "skfewaudio clips/s", "librosa loop clips/s",
+                          "librosa batched clips/s", "speed-up vs loop",
+                          "speed-up vs batched"],
+                 notes="5 s clips at 16 kHz, n_fft 1024, hop 512, 128 mels, mel power; "
+                       "best of repeats; both on the same CPU threads.")
+    save_results("episodes_speed", episode_rows(), title="evaluate_episodes: embed once vs refit",
+                 columns=["benchmark", "embed once s", "refit per episode s (scaled from 100)",
+                          "speed-up"],
+                 notes="Embed-once time includes embedding all 600 clips.")
+
+
+if __name__ == "__main__":
+    main()
