@@ -1,0 +1,111 @@
+"""Spectrogram encoders of MetaAudio: the conv-4 network and the CRNN "hybrid".
+
+Both take log-mel spectrograms of shape ``(batch, n_mels, n_frames)`` (or with a
+channel axis, ``(batch, 1, n_mels, n_frames)``) and return one embedding per input.
+"""
+
+import torch
+from torch import nn
+
+
+def conv_block(in_channels, out_channels, pool=(2, 2)):
+    """3x3 convolution, batch norm, ReLU, max-pool: the unit of MetaAudio's conv-4."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(pool, ceil_mode=True),
+    )
+
+
+def _with_channel(spec):
+    return spec.unsqueeze(1) if spec.dim() == 3 else spec
+
+
+class Conv4Encoder(nn.Module):
+    """MetaAudio's conv-4: ``n_blocks`` blocks of 3x3 conv (``n_maps`` maps), BN, ReLU,
+    2x2 max-pool.
+
+    Parameters
+    ----------
+    n_maps : int, default=64
+        Feature maps of every block (MetaAudio: 64).
+    n_blocks : int, default=4
+    pool : {"flatten", "mean", "meanmax"}, default="flatten"
+        How the last feature map becomes a vector: ``flatten`` (MetaAudio; the
+        dimension then depends on the input size, 64 x 8 x 10 = 5120 for 128 x 157),
+        ``mean`` (global average, ``n_maps`` dims, any input size) or ``meanmax``
+        (mean over time of the frequency-flattened map plus its max: fixed size for
+        a fixed ``n_mels``).
+    in_stride : int, default=1
+        Stride of the first convolution; 2 quarters the compute of a 128-mel input
+        at some cost in resolution (useful on CPU).
+
+    Input ``(batch, n_mels, n_frames)``; output ``(batch, n_features)``.
+    """
+
+    def __init__(self, n_maps=64, n_blocks=4, pool="flatten", in_stride=1):
+        super().__init__()
+        if pool not in ("flatten", "mean", "meanmax"):
+            raise ValueError(f"pool must be 'flatten', 'mean' or 'meanmax', got {pool!r}.")
+        blocks = [conv_block(1, n_maps)] + [conv_block(n_maps, n_maps) for _ in range(n_blocks - 1)]
+        if in_stride != 1:
+            blocks[0][0].stride = (in_stride, in_stride)
+        self.blocks = nn.Sequential(*blocks)
+        self.pool = pool
+
+    def forward(self, spec):
+        maps = self.blocks(_with_channel(spec))  # (batch, maps, freq, time)
+        if self.pool == "mean":
+            return maps.mean(dim=(2, 3))
+        if self.pool == "meanmax":
+            frames = maps.flatten(1, 2)  # (batch, maps * freq, time)
+            return torch.cat([frames.mean(dim=2), frames.amax(dim=2)], dim=1)
+        return maps.flatten(1)
+
+
+class CRNNEncoder(nn.Module):
+    """MetaAudio's CRNN "hybrid": conv blocks, then an LSTM over the time axis.
+
+    The convolutional blocks pool frequency and time; each remaining time step
+    (channels x frequency) is a vector for a one-layer LSTM, whose last hidden state
+    is the embedding.
+
+    Parameters
+    ----------
+    n_maps : int, default=64
+    n_blocks : int, default=4
+    hidden_size : int, default=128
+    n_mels : int, default=128
+        Mel bands of the input (fixes the LSTM input size).
+    bidirectional : bool, default=False
+        Concatenate the last states of both directions.
+
+    Input ``(batch, n_mels, n_frames)``; output ``(batch, hidden_size * n_directions)``.
+    """
+
+    def __init__(self, n_maps=64, n_blocks=4, hidden_size=128, n_mels=128, bidirectional=False):
+        super().__init__()
+        self.blocks = nn.Sequential(
+            conv_block(1, n_maps), *[conv_block(n_maps, n_maps) for _ in range(n_blocks - 1)]
+        )
+        freq = n_mels
+        for _ in range(n_blocks):
+            freq = -(-freq // 2)  # ceil_mode pooling
+        self.rnn = nn.LSTM(n_maps * freq, hidden_size, batch_first=True,
+                           bidirectional=bidirectional)
+
+    def forward(self, spec):
+        maps = self.blocks(_with_channel(spec))  # (batch, maps, freq, time)
+        steps = maps.flatten(1, 2).transpose(1, 2)  # (batch, time, maps * freq)
+        _, (hidden, _) = self.rnn(steps.float())
+        return hidden.transpose(0, 1).flatten(1)  # (batch, n_directions * hidden)
+
+
+def build_encoder(name, *, n_mels=128, **kwargs):
+    """An encoder by name: ``"conv4"`` or ``"crnn"`` (keyword arguments passed on)."""
+    if name == "conv4":
+        return Conv4Encoder(**kwargs)
+    if name == "crnn":
+        return CRNNEncoder(n_mels=n_mels, **kwargs)
+    raise ValueError(f"encoder must be 'conv4', 'crnn' or a torch module, got {name!r}.")

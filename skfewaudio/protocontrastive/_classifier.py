@@ -1,0 +1,418 @@
+"""ProtoContrastiveClassifier: prototypical meta-training with a contrastive term."""
+
+import copy
+import time
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+from torch import nn
+
+from .._prototypes import METRICS, prototype_distances, softmax_neg
+from .._torch_utils import resolve_device, torch_seed
+from .._validation import (
+    TRANSFORMER_EXPECTED_FAILED_CHECKS,
+    check_audio,
+    check_labels,
+    check_query_labels,
+)
+from .._windows import LogMelWindows, combine_by_clip
+from ..nn.augment import SpecAugment
+from ..nn.encoders import build_encoder
+from ..nn.fusion import MultiViewEncoder
+from ..nn.losses.prototypical import PrototypicalLoss, ProtoContrastiveLoss
+from ._training import EpisodeLoader, EpisodeStream, EpisodicNet, EpisodicValidation, embed
+
+
+class ProtoContrastiveClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
+    """Prototypical network meta-trained with a supervised-contrastive or angular term.
+
+    Method of "Prototypical contrastive learning for few-shot audio classification"
+    (MLSP 2025): episodic N-way K-shot training of an encoder on base classes, where
+    each clip is seen through ``n_views`` SpecAugment views whose embeddings are fused
+    by one self-attention layer, and the loss is the prototypical cross-entropy plus
+    ``contrastive_weight`` times a contrastive term (``"supcon"`` or ``"angular"``) on
+    a projection head of the view embeddings.
+
+    ``fit(X, y)`` meta-trains on the base classes in ``y``; afterwards the estimator
+    classifies among those classes by nearest prototype (mean training embedding of
+    each class), and ``transform`` gives the fused embedding. To solve new few-shot
+    problems with the meta-trained network, use it as a frozen encoder::
+
+        meta = ProtoContrastiveClassifier(...).fit(X_base, y_base)
+        clf = PrototypeClassifier(encoder=FrozenEstimator(meta), metric=meta.metric)
+        clf.fit(support_X, support_y).predict(query_X)
+
+    and ``evaluate_episodes(meta, X_novel, y_novel, ...)`` embeds every clip once.
+
+    Clips are cut into ``window_seconds`` log-mel windows (MetaAudio: 5 s, shorter
+    clips zero-padded); a clip's embedding is the mean of its windows' embeddings
+    and its class probabilities the mean of its windows' probabilities (a soft vote).
+
+    At predict/transform time no view is masked: every view is the spectrogram
+    itself, for which the fusion is the identity, so the embedding is deterministic
+    and computed with one encoder pass.
+
+    Parameters
+    ----------
+    encoder : {"conv4", "crnn"} or torch.nn.Module, default="conv4"
+        ``conv4``: MetaAudio's 4 conv blocks of ``n_maps`` maps, flattened;
+        ``crnn``: MetaAudio's hybrid (conv blocks + LSTM). A module receives
+        ``(batch, 1, n_mels, n_frames)`` and returns ``(batch, dim)``; it is copied, not
+        modified.
+    n_maps : int, default=64
+        Feature maps of the built-in encoders.
+    metric : {"euclidean", "cosine"}, default="euclidean"
+        Prototype distance in training, prediction and episodic evaluation.
+    n_way, n_shot, n_query : int, default=10, 5, 5
+        Training episodes: classes, support and query clips per class. More ways than
+        at test time is known to help prototypical networks.
+    episodes_per_epoch : int, default=100
+    max_epochs : int, default=50
+    lr : float, default=1e-3
+        Adam learning rate (cosine-annealed over ``max_epochs``).
+    weight_decay : float, default=0.0
+    n_views : int, default=2
+        SpecAugment views per clip, fused by self-attention; ``1`` disables fusion.
+    augment : bool, default=True
+        Mask the training views with SpecAugment (``False``: unmasked views).
+    freq_mask, time_mask : int, default=16, 20
+        Widest SpecAugment frequency (mel bins) and time (frames) mask; two of each.
+    contrastive : {"supcon", "angular"} or None, default="angular"
+        Contrastive term on the projection head; ``None`` is a plain prototypical
+        network.
+    contrastive_weight : float, default=0.5
+    temperature : float, default=0.1
+        SupCon temperature.
+    angular_alpha : float, default=40.0
+        ``AngularLoss`` angle (degrees).
+    miner_angle : float, default=20.0
+        ``AngularMiner`` angle (degrees).
+    projection_dim : int, default=128
+    sample_rate, n_mels, n_fft, hop_length : int, default=16000, 128, 1024, 512
+        Log-mel front-end (MetaAudio's). Normalisation statistics are learned from the
+        training clips only.
+    window_seconds : float, default=5.0
+    val_episodes : int, default=500
+        Validation episodes (``n_way=5``, ``n_shot=val_shot``, one query per class)
+        when ``fit`` is given ``X_val, y_val``.
+    val_shot : int, default=1
+    patience : int or None, default=None
+        Stop after this many epochs without validation improvement.
+    batch_size : int, default=128
+        Windows per forward pass when embedding.
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+    random_state : int, RandomState instance or None, default=None
+        Seeds weights, episodes and augmentation: same seed, same model.
+    verbose : int, default=0
+        ``1`` prints one line per epoch (loss, validation accuracy, time).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Base classes.
+    prototypes_ : ndarray of shape (n_classes, n_features)
+        Mean training embedding of each base class.
+    net_ : skorch.NeuralNet
+        The trained network (``net_.module_``) and its ``history``.
+    frontend_ : LogMelWindows
+        Fitted log-mel front-end (normalisation statistics).
+    best_epoch_ : int or None
+        Epoch whose weights were kept (validation), else None.
+    training_seconds_ : float
+
+    Examples
+    --------
+    >>> from sklearn.frozen import FrozenEstimator
+    >>> from skfewaudio import PrototypeClassifier, make_sounds
+    >>> from skfewaudio.protocontrastive import ProtoContrastiveClassifier
+    >>> X, y = make_sounds(n_classes=6, n_per_class=6, duration=0.5, random_state=0)
+    >>> meta = ProtoContrastiveClassifier(
+    ...     n_maps=8, n_mels=32, n_fft=256, hop_length=128, window_seconds=0.5,
+    ...     n_way=3, n_shot=2, n_query=2, episodes_per_epoch=4, max_epochs=1,
+    ...     random_state=0).fit(X[y < "class_3"], y[y < "class_3"])
+    >>> novel = y >= "class_3"
+    >>> clf = PrototypeClassifier(encoder=FrozenEstimator(meta), metric=meta.metric)
+    >>> clf.fit(X[novel][::2], y[novel][::2]).predict(X[novel][1::2]).shape
+    (9,)
+    """
+
+    _parameter_constraints = {
+        "encoder": [StrOptions({"conv4", "crnn"}), nn.Module],
+        "n_maps": [Interval(Integral, 1, None, closed="left")],
+        "metric": [StrOptions(set(METRICS))],
+        "n_way": [Interval(Integral, 2, None, closed="left")],
+        "n_shot": [Interval(Integral, 1, None, closed="left")],
+        "n_query": [Interval(Integral, 1, None, closed="left")],
+        "episodes_per_epoch": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "n_views": [Interval(Integral, 1, None, closed="left")],
+        "augment": ["boolean"],
+        "freq_mask": [Interval(Integral, 0, None, closed="left")],
+        "time_mask": [Interval(Integral, 0, None, closed="left")],
+        "contrastive": [StrOptions({"supcon", "angular"}), None],
+        "contrastive_weight": [Interval(Real, 0, None, closed="left")],
+        "temperature": [Interval(Real, 0, None, closed="neither")],
+        "angular_alpha": [Interval(Real, 0, 90, closed="neither")],
+        "miner_angle": [Interval(Real, 0, 90, closed="left")],
+        "projection_dim": [Interval(Integral, 1, None, closed="left")],
+        "sample_rate": [Interval(Integral, 1, None, closed="left")],
+        "n_mels": [Interval(Integral, 1, None, closed="left")],
+        "n_fft": [Interval(Integral, 2, None, closed="left")],
+        "hop_length": [Interval(Integral, 1, None, closed="left")],
+        "window_seconds": [Interval(Real, 0, None, closed="neither")],
+        "val_episodes": [Interval(Integral, 1, None, closed="left")],
+        "val_shot": [Interval(Integral, 1, None, closed="left")],
+        "patience": [Interval(Integral, 1, None, closed="left"), None],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [StrOptions({"cpu", "cuda", "auto"})],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, encoder="conv4", *, n_maps=64, metric="euclidean", n_way=10, n_shot=5,
+                 n_query=5, episodes_per_epoch=100, max_epochs=50, lr=1e-3, weight_decay=0.0,
+                 n_views=2, augment=True, freq_mask=16, time_mask=20, contrastive="angular",
+                 contrastive_weight=0.5, temperature=0.1, angular_alpha=40.0, miner_angle=20.0,
+                 projection_dim=128, sample_rate=16000, n_mels=128, n_fft=1024, hop_length=512,
+                 window_seconds=5.0, val_episodes=500, val_shot=1, patience=None,
+                 batch_size=128, device="cpu", random_state=None, verbose=0):
+        self.encoder = encoder
+        self.n_maps = n_maps
+        self.metric = metric
+        self.n_way = n_way
+        self.n_shot = n_shot
+        self.n_query = n_query
+        self.episodes_per_epoch = episodes_per_epoch
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.n_views = n_views
+        self.augment = augment
+        self.freq_mask = freq_mask
+        self.time_mask = time_mask
+        self.contrastive = contrastive
+        self.contrastive_weight = contrastive_weight
+        self.temperature = temperature
+        self.angular_alpha = angular_alpha
+        self.miner_angle = miner_angle
+        self.projection_dim = projection_dim
+        self.sample_rate = sample_rate
+        self.n_mels = n_mels
+        self.n_fft = n_fft
+        self.hop_length = hop_length
+        self.window_seconds = window_seconds
+        self.val_episodes = val_episodes
+        self.val_shot = val_shot
+        self.patience = patience
+        self.batch_size = batch_size
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y, *, X_val=None, y_val=None):
+        """Meta-train on the base classes of ``y``.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_clips, n_samples) or list of 1-D arrays
+            Base-class clips (or log-mel spectrograms (n_clips, n_mels, n_frames)).
+        y : array-like of shape (n_clips,)
+            Their classes: at least ``n_way``, each with at least ``n_shot + n_query``
+            clips.
+        X_val, y_val : optional
+            Clips of held-out classes (disjoint from ``y``'s): after every epoch the
+            5-way ``val_shot``-shot episodic accuracy on them is recorded in
+            ``net_.history`` and the best epoch's weights are kept.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        X = check_audio(X)
+        y = check_labels(y, len(X), estimator=self)
+        validate_data(self, X, skip_check_array=True, ensure_2d=_is_2d(X))
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        self._check_episode_size(codes)
+        validation = None
+        if X_val is not None or y_val is not None:
+            if X_val is None or y_val is None:
+                raise ValueError("give both X_val and y_val, or neither.")
+            X_val = check_audio(X_val)
+            y_val = check_labels(y_val, len(X_val), estimator=self)
+            validation = (X_val, y_val)
+        return self._fit(X, codes, validation)
+
+    def _check_episode_size(self, codes):
+        counts = np.bincount(codes, minlength=len(self.classes_))
+        if self.n_way > len(self.classes_):
+            raise ValueError(
+                f"n_way={self.n_way} but y has only {len(self.classes_)} base classes; "
+                "lower n_way or give more classes."
+            )
+        short = counts < self.n_shot + self.n_query
+        if short.any():
+            raise ValueError(
+                f"classes {self.classes_[short].tolist()} have fewer than n_shot + n_query "
+                f"= {self.n_shot + self.n_query} clips (counts {counts[short].tolist()}); "
+                "lower n_shot or n_query, or drop those classes."
+            )
+
+    def _fit(self, X, codes, validation):
+        start = time.perf_counter()
+        device = resolve_device(self.device)
+        rng = np.random.RandomState(torch_seed(self.random_state))
+        torch.manual_seed(int(rng.randint(0, 2**31 - 1)))
+        self.frontend_ = LogMelWindows(
+            sample_rate=self.sample_rate, n_mels=self.n_mels, n_fft=self.n_fft,
+            hop_length=self.hop_length, window_seconds=self.window_seconds,
+            batch_size=self.batch_size, device=device,
+        )
+        windows = self.frontend_.fit(X)  # log-mel once per fit; views are masked per batch
+        module = self._build_module(windows.spectrograms.shape[1:])
+        criterion = ProtoContrastiveLoss(
+            PrototypicalLoss(self.metric), contrastive=self.contrastive,
+            weight=self.contrastive_weight, temperature=self.temperature,
+            alpha=self.angular_alpha, miner_angle=self.miner_angle,
+        )
+        callbacks = []
+        self._validation = None
+        if validation is not None:
+            self._validation = EpisodicValidation(
+                self.frontend_.transform(validation[0]), validation[1], self._embed_clips,
+                n_way=min(5, len(np.unique(validation[1]))), n_shot=self.val_shot,
+                n_episodes=self.val_episodes, random_state=int(rng.randint(0, 2**31 - 1)),
+                metric=self.metric, patience=self.patience,
+            )
+            callbacks.append(("episodic_validation", self._validation))
+        from skorch.callbacks import LRScheduler
+
+        callbacks.append(("lr_scheduler", LRScheduler(
+            torch.optim.lr_scheduler.CosineAnnealingLR, T_max=self.max_epochs)))
+        stream = EpisodeStream(
+            windows.spectrograms, codes[windows.owner], n_way=self.n_way, n_shot=self.n_shot,
+            n_query=self.n_query, episodes_per_epoch=self.episodes_per_epoch,
+            random_state=int(rng.randint(0, 2**31 - 1)),
+        )
+        self.net_ = EpisodicNet(
+            module, criterion=criterion, n_support=self.n_way * self.n_shot,
+            optimizer=torch.optim.Adam, lr=self.lr, optimizer__weight_decay=self.weight_decay,
+            max_epochs=self.max_epochs, iterator_train=EpisodeLoader, train_split=None,
+            callbacks=callbacks, device=device, verbose=self.verbose,
+        )
+        self.net_.fit(stream, None)
+        self.best_epoch_ = None
+        if self._validation is not None:
+            self.best_epoch_ = self._validation.best_epoch_
+            # The best weights are loaded; drop the copies and data the net would pickle.
+            self._validation.best_state_ = self._validation.windows = None
+            self._validation.embed_clips = None
+        self._validation = None
+        self.net_.module_.eval()
+        embeddings = self._embed_clips(self.net_.module_, windows)
+        self.prototypes_ = np.stack(
+            [embeddings[codes == k].mean(axis=0) for k in range(len(self.classes_))]
+        )
+        self.training_seconds_ = time.perf_counter() - start
+        return self
+
+    def _build_module(self, window_shape):
+        if isinstance(self.encoder, nn.Module):
+            encoder = copy.deepcopy(self.encoder)
+        else:
+            encoder = build_encoder(self.encoder, n_mels=self.n_mels, n_maps=self.n_maps)
+        with torch.no_grad():
+            encoder.eval()
+            dim = encoder(torch.zeros((2, 1) + tuple(window_shape))).shape[1]
+            encoder.train()
+        augment = None
+        if self.augment:
+            augment = SpecAugment(freq_mask_param=self.freq_mask, time_mask_param=self.time_mask)
+        return MultiViewEncoder(
+            encoder, dim, n_views=self.n_views, augment=augment,
+            projection_dim=self.projection_dim if self.contrastive is not None else None,
+        )
+
+    def _embed_clips(self, module, windows):
+        embedded = embed(module, windows.spectrograms, batch_size=self.batch_size,
+                         device=self.net_.device if hasattr(self, "net_") else "cpu")
+        return combine_by_clip(embedded, windows.owner, windows.n_clips)
+
+    # --------------------------------------------------------------- inference
+    def _windows(self, X):
+        check_is_fitted(self)
+        X = check_audio(X)
+        validate_data(self, X, skip_check_array=True, ensure_2d=False, reset=False)
+        return self.frontend_.transform(X)
+
+    def transform(self, X):
+        """Fused embedding of each clip (mean over its windows).
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_clips, n_samples) or list of 1-D arrays
+
+        Returns
+        -------
+        embeddings : ndarray of shape (n_clips, n_features)
+        """
+        return self._embed_clips(self.net_.module_, self._windows(X))
+
+    def predict_proba(self, X):
+        """Mean over each clip's windows of ``softmax(-distance to base prototypes)``.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_clips, n_classes)
+        """
+        windows = self._windows(X)
+        embedded = embed(self.net_.module_, windows.spectrograms, batch_size=self.batch_size,
+                         device=self.net_.device)
+        proba = softmax_neg(prototype_distances(embedded, self.prototypes_, self.metric))
+        return combine_by_clip(proba, windows.owner, windows.n_clips)
+
+    def decision_function(self, X):
+        """Log of :meth:`predict_proba` (for two classes, the log-odds of ``classes_[1]``)."""
+        scores = np.log(np.maximum(self.predict_proba(X), 1e-300))
+        return scores[:, 1] - scores[:, 0] if len(self.classes_) == 2 else scores
+
+    def predict(self, X):
+        """Base class with the highest combined probability, shape (n_clips,)."""
+        proba = self.predict_proba(X)  # checks fitting before classes_ is read
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy on clips of the base classes."""
+        check_is_fitted(self)
+        check_query_labels(y, self.classes_)
+        return super().score(X, y, sample_weight=sample_weight)
+
+    # ----------------------------------------------------------------- support
+    @classmethod
+    def get_test_params(cls):
+        """Tiny settings for scikit-learn's checks."""
+        return {
+            "n_maps": 4, "n_mels": 16, "n_fft": 64, "hop_length": 32, "window_seconds": 0.01,
+            "n_way": 2, "n_shot": 1, "n_query": 1, "episodes_per_epoch": 2, "max_epochs": 1,
+            "n_views": 2, "contrastive": "supcon", "projection_dim": 8, "random_state": 0,
+        }
+
+    _expected_failed_checks = TRANSFORMER_EXPECTED_FAILED_CHECKS
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        tags.non_deterministic = False
+        return tags
+
+
+def _is_2d(X):
+    return isinstance(X, np.ndarray) and X.ndim == 2
