@@ -15,7 +15,9 @@ def all_estimators():
 
     found = {}
     for module_info in pkgutil.walk_packages(skfewaudio.__path__, "skfewaudio."):
-        if any(part.startswith("_") for part in module_info.name.split(".")[1:-1]):
+        parts = module_info.name.split(".")
+        # Private subpackages are internal; __main__ would run the command line.
+        if parts[-1] == "__main__" or any(p.startswith("_") for p in parts[1:-1]):
             continue
         module = importlib.import_module(module_info.name)
         for name, cls in inspect.getmembers(module, inspect.isclass):
