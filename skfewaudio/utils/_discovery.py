@@ -9,22 +9,23 @@ from sklearn.base import BaseEstimator
 def all_estimators():
     """Return ``(name, class)`` for every public estimator class in skfewaudio.
 
-    Walks all non-private modules, so new estimators are found without registration.
+    Public means listed in the ``__all__`` of a public package (the top level or a
+    subpackage such as ``skfewaudio.clap``), so new estimators are found without
+    registration while internal helpers (e.g. skorch nets) are not.
     """
     import skfewaudio
 
     found = {}
-    for module_info in pkgutil.walk_packages(skfewaudio.__path__, "skfewaudio."):
-        parts = module_info.name.split(".")
-        # Private subpackages are internal; __main__ would run the command line.
-        if parts[-1] == "__main__" or any(p.startswith("_") for p in parts[1:-1]):
-            continue
-        module = importlib.import_module(module_info.name)
-        for name, cls in inspect.getmembers(module, inspect.isclass):
-            if (issubclass(cls, BaseEstimator) and not name.startswith("_")
-                    and cls.__module__.startswith("skfewaudio")
-                    and not inspect.isabstract(cls)):
-                found[name] = cls
+    packages = [skfewaudio] + [
+        importlib.import_module(info.name)
+        for info in pkgutil.walk_packages(skfewaudio.__path__, "skfewaudio.")
+        if info.ispkg and not any(p.startswith("_") for p in info.name.split(".")[1:])
+    ]
+    for package in packages:
+        for name in getattr(package, "__all__", []):
+            obj = getattr(package, name)
+            if inspect.isclass(obj) and issubclass(obj, BaseEstimator):
+                found[name] = obj
     return sorted(found.items())
 
 
