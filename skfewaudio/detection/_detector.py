@@ -67,7 +67,9 @@ class FewShotEventDetector(BaseEstimator):
        crops (method C's systems 2-4, via ``skfewaudio.supcon.FineTuneClassifier``;
        needs a fitted ``SupConPretrainer`` as encoder). ``head`` may also be any
        scikit-learn classifier of waveform windows (labels 1 = event, 0 =
-       background), which is cloned and fitted on the training windows.
+       background), which is cloned and fitted on the training windows. Classifier
+       heads get the positive windows repeated until both classes are about
+       equally many (the linear probe uses class weights instead).
     4. **Scores to events.** The recording after the last shot is cut into windows
        on a grid of half-window steps and read in chunks of ``chunk_seconds``, so
        memory does not grow with its length. Each half-window segment gets the mean
@@ -278,7 +280,13 @@ class FewShotEventDetector(BaseEstimator):
         else:
             self.encoder_ = None  # the classifier head embeds windows itself
             head = self._finetune_head(rng) if isinstance(self.head, str) else clone(self.head)
-            self.head_ = head.fit(windows, labels)
+            # Few positives among many negatives: a plain cross-entropy learns "never".
+            # Repeating the positive windows balances the classes (augmentation inside
+            # the head, if any, makes the copies differ).
+            repeat = max(1, int(round(len(negative) / max(1, len(positive)))))
+            balanced = np.r_[np.repeat(np.arange(len(positive)), repeat),
+                             np.arange(len(positive), len(labels))]
+            self.head_ = head.fit(windows[balanced], labels[balanced])
         shortest = float(durations.min())
         self.min_duration_ = self.min_duration_ratio * shortest
         self.merge_gap_ = (self.hop_samples_ / sr if self.merge_gap == "auto"
