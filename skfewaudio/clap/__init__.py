@@ -1,0 +1,21 @@
+"""Few-shot adaptation of audio-language (CLAP) models.
+
+:class:`MultiGrainedCLAPAdapter` (Zhao et al., ACM MM 2024) on any backbone that
+follows :class:`AudioTextBackbone`: Microsoft CLAP 2022/2023 (:class:`MSCLAPBackbone`)
+or the offline, audio-untrained :class:`RandomAudioMiniLMBackbone`.
+"""
+
+from ._adapter import MultiGrainedCLAPAdapter
+from ._backbone import AudioTextBackbone, RandomAudioMiniLMBackbone, load_backbone
+from ._msclap import MSCLAPBackbone
+from ._text import DEFAULT_TEMPLATES, default_descriptions
+
+__all__ = [
+    "AudioTextBackbone",
+    "DEFAULT_TEMPLATES",
+    "MSCLAPBackbone",
+    "MultiGrainedCLAPAdapter",
+    "RandomAudioMiniLMBackbone",
+    "default_descriptions",
+    "load_backbone",
+]

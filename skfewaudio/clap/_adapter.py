@@ -1,0 +1,439 @@
+"""MultiGrainedCLAPAdapter: few-shot adaptation of a frozen audio-language model."""
+
+import os
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._torch_utils import make_generator, resolve_device
+from .._validation import (
+    WAVEFORM_EXPECTED_FAILED_CHECKS,
+    check_labels,
+    check_query_labels,
+    check_waveforms,
+)
+from ..nn.clap_adapter import MultiGrainedAdapter
+from ._backbone import BACKBONE_NAMES, load_backbone
+from ._text import descriptions_for
+
+_COMPONENTS = ("coarse_cache", "fine_cache", "coarse_contrast", "fine_contrast")
+
+
+class MultiGrainedCLAPAdapter(ClassifierMixin, BaseEstimator):
+    """Few-shot classifier on a frozen CLAP model with multi-grained matching.
+
+    The multi-grained correspondence learning of Zhao et al. (ACM MM 2024). A frozen
+    audio-language backbone embeds every clip once per ``fit`` into a coarse clip
+    embedding and fine per-time-segment embeddings, and embeds each class's
+    explanations (sentences). Four class scores are added:
+
+    * **coarse key-value cache**: ``sum_i exp(-beta (1 - cos(q, k_i))) onehot_i``
+      over the support clips ``k_i``;
+    * **fine key-value cache**: the same with the transport-weighted cosine between
+      the segment sets of query and support clip (entropic optimal transport,
+      uniform marginals, cost ``1 - cos``);
+    * **coarse cross-modal contrast**: ``W_c [audio; caption]`` against the class
+      explanations, softmax-weighted ("late weighted fusion");
+    * **fine cross-modal contrast**: ``W_l W_f [segment; caption]`` for each segment,
+      optimal transport against the class explanations.
+
+    ``total = alpha * (caches) + (contrasts)``; ``W_c, W_f, W_l`` are trained on the
+    support set with cross-entropy (skorch, Adam). The fusion layers start as the
+    identity (mean of audio and caption with captions), so an untrained adapter is
+    zero-shot CLAP plus the caches. All transport problems of a batch are solved
+    together by a batched log-domain Sinkhorn (:mod:`skfewaudio.nn.ot`).
+
+    Parameters
+    ----------
+    backbone : {"msclap-2022", "msclap-2023", "random-audio-minilm"} or object, \
+            default="msclap-2022"
+        The audio-language model. ``"msclap-2022"`` is the paper's CNN14 + BERT CLAP;
+        its weights must be available (see ``weights``): nothing is downloaded
+        silently. ``"random-audio-minilm"`` runs offline but its audio side is
+        random, NOT pretrained (tests and demos only). Any object with
+        ``sample_rate``, ``embed_audio`` and ``embed_text`` (see
+        :class:`AudioTextBackbone`) can be passed.
+    weights : str, path-like or None, default=None
+        MS-CLAP checkpoint file. None looks in ``~/.cache/skfewaudio/msclap``, the
+        Hugging Face cache, then the hub (unless ``HF_HUB_OFFLINE=1``).
+    class_descriptions : dict or None, default=None
+        label -> list of sentences explaining the class (the paper uses 8
+        LLM-written explanations per class). None builds 8 prompt templates from
+        each label name (``"dog_bark"`` -> ``"The sound of dog bark."``...).
+    captioner : callable or None, default=None
+        ``captioner(clips, sample_rate) -> list of str`` giving one caption per clip,
+        used for support and query clips when no ``captions`` are passed.
+    coarse_cache, fine_cache, coarse_contrast, fine_contrast : bool, default=True
+        Switch each score on or off (the paper's ablations). At least one must be
+        on; without support clips (zero-shot) a contrast must be on.
+    use_captions : bool, default=True
+        Use the caption branch when captions are available (``captions=`` in fit and
+        predict, or ``captioner``). False ignores captions.
+    alpha : float, default=1.1
+        Weight of the caches.
+    beta : float, default=5.0
+        Sharpness of the cache affinity ``exp(-beta (1 - x))``.
+    ot_reg : float, default=0.1
+        Entropic regularisation of Sinkhorn (cost ``1 - cos`` lies in [0, 2]).
+    ot_max_iter : int, default=100
+        Sinkhorn iterations (fewer if converged).
+    lr : float, default=1e-4
+        Adam learning rate.
+    max_epochs : int, default=20
+        Training epochs over the support set; 0 keeps the initial fusion layers.
+    batch_size : int, default=32
+        Training batch size.
+    sample_rate : int, default=16000
+        Sample rate of the clips; they are resampled to the backbone's rate.
+    embed_batch_size : int, default=32
+        Clips per backbone call.
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+        Device of the adapter and of named backbones.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the order of training batches.
+    verbose : int, default=0
+        skorch's progress output.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    backbone_ : AudioTextBackbone
+        The loaded backbone (not pickled when it was given by name).
+    net_ : skorch.NeuralNet
+        Holds the trained :class:`~skfewaudio.nn.clap_adapter.MultiGrainedAdapter`.
+    descriptions_ : list of list of str
+        The sentences of each class that were embedded.
+    uses_captions_ : bool
+        Whether the caption branch is active.
+    n_support_ : int
+        Number of support clips (0: zero-shot).
+
+    Examples
+    --------
+    >>> from skfewaudio import make_sounds
+    >>> from skfewaudio.clap import MultiGrainedCLAPAdapter
+    >>> X, y = make_sounds(n_classes=3, n_per_class=4, duration=0.5, random_state=0)
+    >>> clf = MultiGrainedCLAPAdapter("random-audio-minilm", max_epochs=2,
+    ...                               random_state=0).fit(X[::2], y[::2])
+    >>> clf.predict(X[1::2]).shape
+    (6,)
+    """
+
+    _parameter_constraints = {
+        "backbone": [StrOptions(set(BACKBONE_NAMES)),
+                     HasMethods(["embed_audio", "embed_text"])],
+        "weights": [str, os.PathLike, None],
+        "class_descriptions": [dict, None],
+        "captioner": [callable, None],
+        "coarse_cache": ["boolean"],
+        "fine_cache": ["boolean"],
+        "coarse_contrast": ["boolean"],
+        "fine_contrast": ["boolean"],
+        "use_captions": ["boolean"],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "ot_reg": [Interval(Real, 0, None, closed="neither")],
+        "ot_max_iter": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="left")],
+        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "sample_rate": [Interval(Integral, 1, None, closed="left")],
+        "embed_batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [StrOptions({"cpu", "cuda", "auto"})],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, backbone="msclap-2022", *, weights=None, class_descriptions=None,
+                 captioner=None, coarse_cache=True, fine_cache=True, coarse_contrast=True,
+                 fine_contrast=True, use_captions=True, alpha=1.1, beta=5.0, ot_reg=0.1,
+                 ot_max_iter=100, lr=1e-4, max_epochs=20, batch_size=32, sample_rate=16000,
+                 embed_batch_size=32, device="cpu", random_state=None, verbose=0):
+        self.backbone = backbone
+        self.weights = weights
+        self.class_descriptions = class_descriptions
+        self.captioner = captioner
+        self.coarse_cache = coarse_cache
+        self.fine_cache = fine_cache
+        self.coarse_contrast = coarse_contrast
+        self.fine_contrast = fine_contrast
+        self.use_captions = use_captions
+        self.alpha = alpha
+        self.beta = beta
+        self.ot_reg = ot_reg
+        self.ot_max_iter = ot_max_iter
+        self.lr = lr
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.sample_rate = sample_rate
+        self.embed_batch_size = embed_batch_size
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y, *, captions=None):
+        """Embed the support set once, then train the fusion layers on it.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_clips, n_samples), list of 1-D arrays, or None
+            Support clips at ``sample_rate``. ``None`` (with ``y=None``) is zero-shot:
+            the classes are the keys of ``class_descriptions`` and nothing is trained.
+        y : array-like of shape (n_clips,) or None
+            Their classes; at least two.
+        captions : list of str or None
+            One caption per support clip (e.g. written by an audio captioning
+            model); None uses ``captioner`` if set.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        switches = self._switches()
+        if not any(switches.values()):
+            raise ValueError("all four components (coarse_cache, fine_cache, "
+                             "coarse_contrast, fine_contrast) are switched off; "
+                             "enable at least one.")
+        if X is None:
+            return self._fit_zero_shot(y, switches, captions)
+        X = check_waveforms(X)
+        y = check_labels(y, len(X), estimator=self)
+        validate_data(self, X, skip_check_array=True,
+                      ensure_2d=isinstance(X, np.ndarray) and X.ndim == 2)
+        return self._fit(X, y, captions, switches)
+
+    def _switches(self):
+        return {name: bool(getattr(self, name)) for name in _COMPONENTS}
+
+    def _fit_zero_shot(self, y, switches, captions):
+        if y is not None:
+            raise ValueError("zero-shot fit takes X=None and y=None; the classes are the "
+                             "keys of class_descriptions.")
+        if not self.class_descriptions:
+            raise ValueError("zero-shot use (X=None) needs class_descriptions: a dict "
+                             "label -> sentences, e.g. default_descriptions(labels).")
+        if not (switches["coarse_contrast"] or switches["fine_contrast"]):
+            raise ValueError("zero-shot use (X=None) needs coarse_contrast or "
+                             "fine_contrast: the caches need support clips.")
+        if captions is not None:
+            raise ValueError("captions describe support clips; zero-shot fit has none.")
+        labels = list(self.class_descriptions)
+        y = check_labels(np.asarray(labels), len(labels), estimator=self)
+        return self._fit(None, y, None, switches)
+
+    def _fit(self, X, y, captions, switches):
+        from skorch import NeuralNet
+
+        device = resolve_device(self.device)
+        self.backbone_ = self._resolve_backbone(device)
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        self.n_support_ = 0 if X is None else len(X)
+        self.descriptions_ = descriptions_for(self.classes_, self.class_descriptions)
+        explanations, mask = self._embed_descriptions(self.descriptions_)
+        self.uses_captions_ = bool(self.use_captions and (
+            captions is not None or self.captioner is not None))
+        if X is None:
+            self.uses_captions_ = bool(self.use_captions and self.captioner is not None)
+            coarse = fine = caption = None
+        else:
+            coarse, fine = self._embed_audio(X)
+            caption = self._caption_embeddings(X, captions) if self.uses_captions_ else None
+        module = MultiGrainedAdapter(
+            support_coarse=coarse, support_fine=fine,
+            support_labels=None if X is None else torch.as_tensor(codes),
+            explanations=explanations, explanation_mask=mask,
+            caption_dim=explanations.shape[-1] if self.uses_captions_ else 0,
+            alpha=self.alpha, beta=self.beta, ot_reg=self.ot_reg,
+            ot_max_iter=self.ot_max_iter, **switches,
+        )
+        self.net_ = NeuralNet(
+            module=module, criterion=torch.nn.CrossEntropyLoss, optimizer=torch.optim.Adam,
+            lr=self.lr, max_epochs=self.max_epochs, batch_size=self.batch_size,
+            train_split=None, device=device, verbose=self.verbose,
+            iterator_train__shuffle=True,
+            iterator_train__generator=make_generator(self.random_state),
+        )
+        self.net_.initialize()
+        trains = switches["coarse_contrast"] or switches["fine_contrast"]
+        if X is not None and trains and self.max_epochs > 0:
+            inputs = self._inputs(coarse, fine, caption)
+            # The caches hold no parameters: score them once, not in every epoch.
+            with torch.no_grad():
+                inputs["cache"] = module.cache_scores(coarse.to(device), fine.to(device)).cpu()
+            self.net_.partial_fit(inputs, torch.as_tensor(codes, dtype=torch.long))
+        return self
+
+    # ------------------------------------------------------------- predict
+    def predict_proba(self, X, *, captions=None):
+        """Softmax of the total score, shape (n_clips, n_classes).
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_clips, n_samples) or list of 1-D arrays
+        captions : list of str or None
+            One per clip; required if the model was fitted with captions and has no
+            ``captioner``.
+        """
+        return torch.softmax(self._scores(X, captions), dim=1).numpy()
+
+    def decision_function(self, X, *, captions=None):
+        """Total score ``alpha * cache + contrast`` of each class.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_clips, n_classes), or (n_clips,) for two classes
+            With two classes, ``score(classes_[1]) - score(classes_[0])``.
+        """
+        scores = self._scores(X, captions).numpy()
+        return scores[:, 1] - scores[:, 0] if len(self.classes_) == 2 else scores
+
+    def predict(self, X, *, captions=None):
+        """The class with the highest total score, shape (n_clips,)."""
+        best = self._scores(X, captions).argmax(dim=1).numpy()
+        return self.classes_[best]
+
+    def score(self, X, y, sample_weight=None, *, captions=None):
+        """Accuracy on labelled queries; their labels must all be support classes."""
+        check_is_fitted(self)
+        check_query_labels(y, self.classes_)
+        predictions = self.predict(X, captions=captions)
+        from sklearn.metrics import accuracy_score
+
+        return accuracy_score(y, predictions, sample_weight=sample_weight)
+
+    def component_scores(self, X, *, captions=None):
+        """Each enabled component's scores (before ``alpha``), for inspection.
+
+        Returns
+        -------
+        scores : dict
+            name -> ndarray of shape (n_clips, n_classes).
+        """
+        inputs = self._query_inputs(X, captions)
+        module = self.net_.module_
+        device = next(module.buffers()).device
+        with torch.no_grad():
+            parts = module.component_scores(*(inputs[k].to(device) if k in inputs else None
+                                              for k in ("coarse", "fine", "caption")))
+        return {k: v.cpu().numpy() for k, v in parts.items()}
+
+    def _scores(self, X, captions):
+        inputs = self._query_inputs(X, captions)
+        return self.net_.forward(inputs, training=False, device="cpu").float()
+
+    def _query_inputs(self, X, captions):
+        check_is_fitted(self)
+        X = check_waveforms(X)
+        validate_data(self, X, skip_check_array=True, ensure_2d=False, reset=False)
+        coarse, fine = self._embed_audio(X)
+        caption = self._caption_embeddings(X, captions) if self.uses_captions_ else None
+        if captions is not None and not self.uses_captions_ and self.use_captions:
+            raise ValueError("captions were passed to predict but the model was fitted "
+                             "without captions; fit with captions to use them.")
+        return self._inputs(coarse, fine, caption)
+
+    # ------------------------------------------------------------- helpers
+    @staticmethod
+    def _inputs(coarse, fine, caption):
+        inputs = {"coarse": coarse, "fine": fine}
+        if caption is not None:
+            inputs["caption"] = caption
+        return inputs
+
+    def _resolve_backbone(self, device):
+        if isinstance(self.backbone, str):
+            return load_backbone(self.backbone, weights=self.weights, device=device)
+        return self.backbone
+
+    def _get_backbone(self):
+        backbone = getattr(self, "backbone_", None)
+        if backbone is None:  # unpickled model of a named backbone: load it again
+            backbone = self._resolve_backbone(resolve_device(self.device))
+            self.backbone_ = backbone
+        return backbone
+
+    def _resample(self, X):
+        target = int(self._get_backbone().sample_rate)
+        clips = list(X)
+        if target == self.sample_rate:
+            return clips
+        import librosa
+
+        return [librosa.resample(np.asarray(c, dtype=np.float32), orig_sr=self.sample_rate,
+                                 target_sr=target, res_type="soxr_hq") for c in clips]
+
+    def _embed_audio(self, X):
+        """Backbone embeddings of every clip, computed once: (n, d), (n, T, d)."""
+        backbone = self._get_backbone()
+        clips = self._resample(X)
+        coarse, fine = [], []
+        for start in range(0, len(clips), self.embed_batch_size):
+            c, f = backbone.embed_audio(clips[start:start + self.embed_batch_size])
+            coarse.append(torch.as_tensor(c, dtype=torch.float32).cpu())
+            fine.append(torch.as_tensor(f, dtype=torch.float32).cpu())
+        coarse, fine = torch.cat(coarse), torch.cat(fine)
+        if coarse.ndim != 2 or fine.ndim != 3 or len(coarse) != len(clips) \
+                or len(fine) != len(clips) or fine.shape[-1] != coarse.shape[-1]:
+            raise ValueError(
+                f"the backbone's embed_audio returned shapes {tuple(coarse.shape)} and "
+                f"{tuple(fine.shape)} for {len(clips)} clips; expected (n, d) and (n, T, d)."
+            )
+        return coarse, fine
+
+    def _embed_text(self, texts):
+        return torch.as_tensor(self._get_backbone().embed_text(list(texts)),
+                               dtype=torch.float32).cpu()
+
+    def _embed_descriptions(self, descriptions):
+        """Explanation embeddings padded to (n_classes, max sentences, d) and a mask."""
+        flat = [s for sentences in descriptions for s in sentences]
+        embedded = self._embed_text(flat)
+        n_max = max(len(s) for s in descriptions)
+        out = torch.zeros(len(descriptions), n_max, embedded.shape[-1])
+        mask = torch.zeros(len(descriptions), n_max, dtype=torch.bool)
+        start = 0
+        for k, sentences in enumerate(descriptions):
+            out[k, :len(sentences)] = embedded[start:start + len(sentences)]
+            mask[k, :len(sentences)] = True
+            start += len(sentences)
+        return out, mask
+
+    def _caption_embeddings(self, X, captions):
+        if captions is None:
+            if self.captioner is None:
+                raise ValueError(
+                    "this model uses captions: pass captions=[one string per clip] or "
+                    "set captioner, or refit with use_captions=False.")
+            captions = self.captioner(list(X), self.sample_rate)
+        if isinstance(captions, str) or len(captions) != len(X):
+            raise ValueError(f"captions must be a list of {len(X)} strings (one per clip).")
+        if not all(isinstance(c, str) for c in captions):
+            raise ValueError("every caption must be a string.")
+        return self._embed_text(captions)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        if isinstance(self.backbone, str):
+            state.pop("backbone_", None)  # reloaded by name: weights are not copied
+        return state
+
+    _expected_failed_checks = {
+        **WAVEFORM_EXPECTED_FAILED_CHECKS,
+    }
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True
+        return tags
+
+    @classmethod
+    def get_test_params(cls):
+        """Small, fast, offline settings for the scikit-learn checks."""
+        return {"backbone": "random-audio-minilm", "max_epochs": 2, "ot_max_iter": 20,
+                "batch_size": 64, "random_state": 0}
