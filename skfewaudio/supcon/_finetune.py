@@ -188,7 +188,8 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         """Most probable class of each clip, shape (n_clips,)."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def score(self, X, y, sample_weight=None):
         """Accuracy on labelled queries; their labels must all be support classes."""

@@ -34,8 +34,9 @@ class _ContrastiveNet(NeuralNet):
     """skorch net whose training step makes two augmented views of each batch and
     scores their projections with a contrastive loss."""
 
-    def __init__(self, *args, views=None, supervised=True, **kwargs):
+    def __init__(self, *args, views=None, supervised=True, precision="float32", **kwargs):
         super().__init__(*args, **kwargs)
+        self.precision = precision
         # A list, not a bare module: skorch only lets initialize_* set torch modules.
         self.views = [views]
         self.supervised = supervised
@@ -45,8 +46,11 @@ class _ContrastiveNet(NeuralNet):
         Xi, yi = batch
         Xi = Xi.to(self.device)
         views = self.views[0].train()
-        # Rows i and n + i are the two views of window i.
-        projections = self.module_(views(Xi))
+        device_type = torch.device(self.device).type
+        with torch.autocast(device_type, dtype=torch.bfloat16,
+                            enabled=self.precision == "bfloat16"):
+            # Rows i and n + i are the two views of window i.
+            projections = self.module_(views(Xi)).float()
         identity = yi if self.supervised else torch.arange(len(Xi))
         labels = identity.repeat(_N_VIEWS).to(self.device)
         loss = self.criterion_(projections, labels)
@@ -154,6 +158,11 @@ class SupConPretrainer(TransformerMixin, BaseEstimator):
         the length of the sounds of interest; longer clips give several windows.
     validation_episodes : int, default=200
         Episodes of the per-epoch few-shot validation (see ``fit``).
+    precision : {"float32", "bfloat16"}, default="float32"
+        ``"bfloat16"`` runs the training forward pass under ``torch.autocast``
+        (mixed precision; the loss stays float32). On CPUs with AVX512-BF16 it made a
+        training step of the small encoder about twice as fast in our measurement;
+        ``transform`` always runs in float32.
     device : {"cpu", "cuda", "auto"}, default="cpu"
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, batches and augmentations.
@@ -210,6 +219,7 @@ class SupConPretrainer(TransformerMixin, BaseEstimator):
         "hop_length": [Interval(Integral, 1, None, closed="left")],
         "window_seconds": [Interval(Real, 0, None, closed="neither")],
         "validation_episodes": [Interval(Integral, 1, None, closed="left")],
+        "precision": [StrOptions({"float32", "bfloat16"})],
         "device": [StrOptions({"cpu", "cuda", "auto"}), str],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -221,7 +231,7 @@ class SupConPretrainer(TransformerMixin, BaseEstimator):
                  spec_augment=False, max_epochs=50, batch_size=128, clips_per_class=4,
                  lr=0.01, momentum=0.9, weight_decay=1e-4, sample_rate=16000, n_mels=128,
                  n_fft=1024, hop_length=512, window_seconds=5.0, validation_episodes=200,
-                 device="cpu", random_state=None, verbose=0):
+                 precision="float32", device="cpu", random_state=None, verbose=0):
         self.encoder = encoder
         self.loss = loss
         self.temperature = temperature
@@ -247,6 +257,7 @@ class SupConPretrainer(TransformerMixin, BaseEstimator):
         self.hop_length = hop_length
         self.window_seconds = window_seconds
         self.validation_episodes = validation_episodes
+        self.precision = precision
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -358,6 +369,7 @@ class SupConPretrainer(TransformerMixin, BaseEstimator):
                 verbose=int(bool(self.verbose)),
                 views=views,
                 supervised=self.supervised_,
+                precision=self.precision,
             )
             start = time.perf_counter()
             self.net_.fit(specs, labels)

@@ -1,0 +1,215 @@
+"""SupConPretrainer, its batch sampler and the FineTuneClassifier head (synthetic, CPU)."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.frozen import FrozenEstimator
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+
+pytest.importorskip("pytorch_metric_learning")
+
+from skfewaudio import MelStatistics, PrototypeClassifier, make_sounds  # noqa: E402
+from skfewaudio.supcon import (  # noqa: E402
+    ClassBalancedBatchSampler,
+    FineTuneClassifier,
+    SupConPretrainer,
+)
+from skfewaudio.supcon._pretrainer import _net_on_cpu  # noqa: E402
+
+DURATION = 0.5
+FAST = dict(encoder="small", window_seconds=DURATION, n_mels=32, batch_size=16,
+            projection_dim=16, projection_hidden=32, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def sounds():
+    X, y = make_sounds(n_classes=6, n_per_class=8, duration=DURATION, random_state=0)
+    base = np.isin(y, np.unique(y)[:4])
+    return X[base], y[base], X[~base], y[~base]
+
+
+@pytest.fixture(scope="module")
+def pre(sounds):
+    X, y, _, _ = sounds
+    return SupConPretrainer(**FAST, max_epochs=12).fit(X, y)
+
+
+def _class_separation(embeddings, y):
+    z = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    cos = z @ z.T
+    same = y[:, None] == y[None, :]
+    off = ~np.eye(len(y), dtype=bool)
+    return cos[same & off].mean(), cos[~same].mean()
+
+
+def test_training_lowers_loss_and_groups_classes(pre, sounds):
+    X, y, _, _ = sounds
+    losses = pre.net_.history[:, "train_loss"]
+    assert np.mean(losses[-3:]) < losses[0]
+    within, between = _class_separation(pre.transform(X), y)
+    untrained = SupConPretrainer(**{**FAST, "lr": 1e-12}, max_epochs=1).fit(X, y)
+    within0, between0 = _class_separation(untrained.transform(X), y)
+    assert within > between
+    assert within - between > within0 - between0  # training widened the gap
+
+
+def test_angular_loss_trains(sounds):
+    X, y, _, _ = sounds
+    pre = SupConPretrainer(**FAST, loss="angular", max_epochs=6).fit(X, y)
+    losses = pre.net_.history[:, "train_loss"]
+    assert np.isfinite(losses).all() and np.mean(losses[-2:]) < losses[0]
+    assert pre.net_.criterion_.alpha == pytest.approx(0.7)
+
+
+def test_self_supervised_needs_no_labels(sounds):
+    X, _, _, _ = sounds
+    pre = SupConPretrainer(**FAST, max_epochs=6).fit(X)
+    assert pre.supervised_ is False
+    losses = pre.net_.history[:, "train_loss"]
+    assert np.mean(losses[-2:]) < losses[0]
+    assert pre.transform(X).shape == (len(X), pre.embedding_dim_)
+    angular = SupConPretrainer(**FAST, loss="angular", max_epochs=1).fit(X, None)
+    assert angular.net_.criterion_.alpha == pytest.approx(0.3)
+
+
+def test_transform_any_length_and_deterministic(pre):
+    rng = np.random.default_rng(0)
+    clips = [rng.standard_normal(n).astype(np.float32) * 0.1 for n in (500, 8000, 24000)]
+    out = pre.transform(clips)
+    assert out.shape == (3, pre.embedding_dim_) and out.dtype == np.float32
+    assert np.isfinite(out).all()
+    np.testing.assert_array_equal(out, pre.transform(clips))
+    # A 1.5 s clip is three 0.5 s windows and its embedding their mean: three copies
+    # of one window (same z-normalisation as the window alone) embed as that window.
+    window = clips[1]
+    np.testing.assert_allclose(pre.transform([np.tile(window, 3)]), out[1:2],
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_same_seed_same_result(sounds):
+    X, y, _, _ = sounds
+    a = SupConPretrainer(**FAST, max_epochs=1).fit(X, y).transform(X[:5])
+    b = SupConPretrainer(**FAST, max_epochs=1).fit(X, y).transform(X[:5])
+    np.testing.assert_array_equal(a, b)
+
+
+def test_bad_input_errors(sounds):
+    X, y, _, _ = sounds
+    with pytest.raises(ValueError, match="single clip"):
+        SupConPretrainer(**FAST).fit(X[:4], np.array(["a", "a", "b", "c"]))
+    with pytest.raises(ValueError, match="only one class"):
+        SupConPretrainer(**FAST).fit(X[:4], np.array(["a"] * 4))
+    with pytest.raises(ValueError, match="number of views"):
+        SupConPretrainer(**{**FAST, "batch_size": 1}).fit(X, y)
+    with pytest.raises(ValueError, match="loss"):
+        SupConPretrainer(loss="triplet").fit(X, y)
+
+
+def test_persistence_round_trip(pre, sounds, tmp_path):
+    X = sounds[2]
+    path = tmp_path / "pre.joblib"
+    joblib.dump(pre, path)
+    loaded = joblib.load(path)
+    np.testing.assert_array_equal(loaded.transform(X), pre.transform(X))
+    # The pickled state holds CPU tensors only (a GPU-trained model reloads on CPU).
+    state = pickle.loads(pickle.dumps(pre)).__getstate__()
+    tensors = list(state["net_"].module_.state_dict().values())
+    assert tensors and all(t.device.type == "cpu" for t in tensors)
+
+
+def test_net_on_cpu_copy_is_equivalent(pre, sounds):
+    cpu_net = _net_on_cpu(pre.net_)
+    assert cpu_net is not pre.net_ and cpu_net.device == "cpu"
+    spec = torch.from_numpy(pre.frontend_.transform(sounds[2][:4]).spectrograms)
+    with torch.inference_mode():
+        torch.testing.assert_close(cpu_net.module_.eval().embed(spec),
+                                   pre.net_.module_.eval().embed(spec))
+    old, new = pre.net_.optimizer_.state_dict(), cpu_net.optimizer_.state_dict()
+    for key, value in old["state"].items():
+        torch.testing.assert_close(new["state"][key]["momentum_buffer"],
+                                   value["momentum_buffer"])
+
+
+def test_clone_unfitted_is_cheap_and_params_round_trip(pre):
+    cloned = clone(pre)
+    assert not hasattr(cloned, "net_")
+    params = cloned.get_params()
+    assert params["mix"] == (5.0, 2.0) and params["encoder"] == "small"
+    cloned.set_params(time_crop=None, mix=None, noise_std=0.0)
+    assert clone(cloned).get_params()["time_crop"] is None
+
+
+def test_grid_search_over_pretrainer_params(sounds):
+    X, y, _, _ = sounds
+    pipe = make_pipeline(SupConPretrainer(**FAST, max_epochs=1),
+                         LogisticRegression(max_iter=200))
+    grid = GridSearchCV(pipe, {"supconpretrainer__loss": ["supcon", "angular"]}, cv=2)
+    grid.fit(X, y)
+    assert grid.best_params_["supconpretrainer__loss"] in {"supcon", "angular"}
+
+
+def test_linear_probe_and_prototype_heads(pre, sounds):
+    _, _, X_new, y_new = sounds
+    support = np.r_[0:4, 8:12]  # 4 shots of each of the 2 new classes
+    query = np.setdiff1d(np.arange(len(y_new)), support)
+    probe = make_pipeline(FrozenEstimator(pre), LogisticRegression(max_iter=1000))
+    proto = PrototypeClassifier(encoder=FrozenEstimator(pre), metric="cosine")
+    for head in (probe, proto):
+        fitted = clone(head).fit(X_new[support], y_new[support])  # stays pre-trained
+        assert fitted.score(X_new[query], y_new[query]) >= 0.75
+    np.testing.assert_array_equal(probe[0].transform(X_new), pre.transform(X_new))
+
+
+@pytest.mark.parametrize("n_blocks", [0, 1, 2, "all"])
+def test_fine_tune_classifier(pre, sounds, n_blocks):
+    _, _, X_new, y_new = sounds
+    support = np.r_[0:3, 8:11]
+    query = np.setdiff1d(np.arange(len(y_new)), support)
+    before = {k: v.clone() for k, v in pre.net_.module_.encoder.state_dict().items()}
+    clf = FineTuneClassifier(FrozenEstimator(pre), n_blocks=n_blocks, max_epochs=5,
+                             random_state=0).fit(X_new[support], y_new[support])
+    proba = clf.predict_proba(X_new[query])
+    assert proba.shape == (len(query), 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    assert clf.score(X_new[query], y_new[query]) >= 0.5
+    # The pre-trained encoder is never modified; only the chosen blocks of the copy are.
+    after = pre.net_.module_.encoder.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    tuned = clf.net_.module_.encoder.state_dict()
+    changed = {k.split(".")[1] for k in before
+               if k.startswith("blocks.") and not torch.equal(before[k], tuned[k])}
+    expected = {0: set(), 1: {"2"}, 2: {"1", "2"}, "all": {"0", "1", "2"}}[n_blocks]
+    assert changed == expected
+
+
+def test_fine_tune_classifier_errors(pre, sounds):
+    X, y, _, _ = sounds
+    with pytest.raises(ValueError, match="needs an encoder"):
+        FineTuneClassifier().fit(X, y)
+    with pytest.raises(ValueError, match="3 blocks"):
+        FineTuneClassifier(FrozenEstimator(pre), n_blocks=4, max_epochs=1).fit(X, y)
+    with pytest.raises(TypeError, match="SupConPretrainer"):
+        FineTuneClassifier(MelStatistics()).fit(X, y)
+
+
+def test_class_balanced_batches():
+    labels = np.repeat(np.arange(10), 6)
+    sampler = ClassBalancedBatchSampler(labels, 16, clips_per_class=4, random_state=0)
+    batches = list(sampler)
+    assert len(batches) == len(sampler) == 4
+    for batch in batches:
+        assert len(batch) == len(set(batch)) == 16
+        counts = np.bincount(labels[batch], minlength=10)
+        assert set(counts[counts > 0]) == {4}  # 4 classes, 4 clips each
+    again = list(ClassBalancedBatchSampler(labels, 16, clips_per_class=4, random_state=0))
+    assert all(np.array_equal(a, b) for a, b in zip(batches, again))
+    # Fewer classes than batch slots: every class is in every batch.
+    small = ClassBalancedBatchSampler(np.repeat([0, 1], 3), 8, random_state=0)
+    for batch in small:
+        assert set(np.bincount(np.repeat([0, 1], 3)[batch])) == {3}
