@@ -213,3 +213,12 @@ def test_class_balanced_batches():
     small = ClassBalancedBatchSampler(np.repeat([0, 1], 3), 8, random_state=0)
     for batch in small:
         assert set(np.bincount(np.repeat([0, 1], 3)[batch])) == {3}
+
+
+def test_transform_subset_invariance_within_float_tolerance(pre, sounds):
+    # sklearn's exact check is declared as expected to fail (batch-size dependent
+    # float32 kernels); the embeddings must still agree to float precision.
+    X = sounds[2]
+    full = pre.transform(X)
+    parts = np.concatenate([pre.transform(X[i:i + 3]) for i in range(0, len(X), 3)])
+    np.testing.assert_allclose(parts, full, rtol=1e-5, atol=1e-6)

@@ -35,7 +35,9 @@ class ResidualBlock(nn.Module):
             nn.BatchNorm2d(out_channels),
         )
         self.activation = nn.LeakyReLU(slope)
-        self.pool = nn.MaxPool2d(pool) if tuple(pool) != (1, 1) else nn.Identity()
+        # ceil_mode: a size-1 axis stays 1 instead of vanishing, so short windows work.
+        self.pool = (nn.MaxPool2d(pool, ceil_mode=True) if tuple(pool) != (1, 1)
+                     else nn.Identity())
 
     def forward(self, x):
         return self.pool(self.activation(self.body(x) + self.shortcut(x)))
@@ -68,7 +70,8 @@ class ResNetEncoder(nn.Module):
     def __init__(self, channels=(64, 128, 256), *, n_convs=3,
                  pools=((2, 2), (2, 2), (1, 2)), output_size=(8, 1), input_pool=None):
         super().__init__()
-        self.input_pool = nn.MaxPool2d(tuple(input_pool)) if input_pool else nn.Identity()
+        self.input_pool = (nn.MaxPool2d(tuple(input_pool), ceil_mode=True) if input_pool
+                           else nn.Identity())
         if len(pools) != len(channels):
             raise ValueError("give one pool size per block (len(pools) == len(channels)).")
         ins = (1,) + tuple(channels[:-1])

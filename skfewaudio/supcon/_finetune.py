@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNetClassifier
@@ -104,11 +105,14 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
 
     @classmethod
     def get_test_params(cls):
-        """Tiny, fast settings for the test-suite (the encoder is fitted in fit)."""
-        return {
-            "encoder": SupConPretrainer(**SupConPretrainer.get_test_params()),
-            "n_blocks": 1, "max_epochs": 2, "random_state": 0,
-        }
+        """Tiny, fast settings for the test-suite: a tiny encoder pre-trained on
+        synthetic sounds, frozen, with its last block fine-tuned."""
+        from ..datasets import make_sounds
+
+        X, y = make_sounds(n_classes=3, n_per_class=4, duration=0.1, random_state=0)
+        pre = SupConPretrainer(**SupConPretrainer.get_test_params()).fit(X, y)
+        return {"encoder": FrozenEstimator(pre), "n_blocks": 1, "max_epochs": 2,
+                "random_state": 0}
 
     def fit(self, X, y):
         """Train the head (and the chosen encoder blocks) on the support set.

@@ -440,7 +440,13 @@ class SupConPretrainer(TransformerMixin, BaseEstimator):
             state["net_"] = _net_on_cpu(net)
         return state
 
-    _expected_failed_checks = TRANSFORMER_EXPECTED_FAILED_CHECKS
+    _expected_failed_checks = {
+        **TRANSFORMER_EXPECTED_FAILED_CHECKS,
+        "check_methods_subset_invariance": (
+            "float32 convolutions differ at the 1e-7 level with the batch size (the CPU "
+            "backend picks kernels per shape); tests/test_supcon.py checks rtol 1e-5"
+        ),
+    }
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
