@@ -80,16 +80,20 @@ class CRNNEncoder(nn.Module):
         Mel bands of the input (fixes the LSTM input size).
     bidirectional : bool, default=False
         Concatenate the last states of both directions.
+    in_stride : int, default=1
+        Stride of the first convolution (see :class:`Conv4Encoder`).
 
     Input ``(batch, n_mels, n_frames)``; output ``(batch, hidden_size * n_directions)``.
     """
 
-    def __init__(self, n_maps=64, n_blocks=4, hidden_size=128, n_mels=128, bidirectional=False):
+    def __init__(self, n_maps=64, n_blocks=4, hidden_size=128, n_mels=128, bidirectional=False,
+                 in_stride=1):
         super().__init__()
         self.blocks = nn.Sequential(
             conv_block(1, n_maps), *[conv_block(n_maps, n_maps) for _ in range(n_blocks - 1)]
         )
-        freq = n_mels
+        self.blocks[0][0].stride = (in_stride, in_stride)
+        freq = -(-n_mels // in_stride)
         for _ in range(n_blocks):
             freq = -(-freq // 2)  # ceil_mode pooling
         self.rnn = nn.LSTM(n_maps * freq, hidden_size, batch_first=True,

@@ -65,6 +65,10 @@ class ProtoContrastiveClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         modified.
     n_maps : int, default=64
         Feature maps of the built-in encoders.
+    in_stride : int, default=1
+        Stride of the first convolution of the built-in encoders. ``2`` makes the
+        conv-4 about five times cheaper on CPU (the later blocks see a quarter of the
+        positions) and its flattened embedding four times smaller.
     metric : {"euclidean", "cosine"}, default="euclidean"
         Prototype distance in training, prediction and episodic evaluation.
     n_way, n_shot, n_query : int, default=10, 5, 5
@@ -143,6 +147,7 @@ class ProtoContrastiveClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
     _parameter_constraints = {
         "encoder": [StrOptions({"conv4", "crnn"}), nn.Module],
         "n_maps": [Interval(Integral, 1, None, closed="left")],
+        "in_stride": [Interval(Integral, 1, None, closed="left")],
         "metric": [StrOptions(set(METRICS))],
         "n_way": [Interval(Integral, 2, None, closed="left")],
         "n_shot": [Interval(Integral, 1, None, closed="left")],
@@ -175,7 +180,7 @@ class ProtoContrastiveClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         "verbose": ["verbose"],
     }
 
-    def __init__(self, encoder="conv4", *, n_maps=64, metric="euclidean", n_way=10, n_shot=5,
+    def __init__(self, encoder="conv4", *, n_maps=64, in_stride=1, metric="euclidean", n_way=10, n_shot=5,
                  n_query=5, episodes_per_epoch=100, max_epochs=50, lr=1e-3, weight_decay=0.0,
                  n_views=2, augment=True, freq_mask=16, time_mask=20, contrastive="angular",
                  contrastive_weight=0.5, temperature=0.1, angular_alpha=40.0, miner_angle=20.0,
@@ -184,6 +189,7 @@ class ProtoContrastiveClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
                  batch_size=128, device="cpu", random_state=None, verbose=0):
         self.encoder = encoder
         self.n_maps = n_maps
+        self.in_stride = in_stride
         self.metric = metric
         self.n_way = n_way
         self.n_shot = n_shot
@@ -327,7 +333,8 @@ class ProtoContrastiveClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         if isinstance(self.encoder, nn.Module):
             encoder = copy.deepcopy(self.encoder)
         else:
-            encoder = build_encoder(self.encoder, n_mels=self.n_mels, n_maps=self.n_maps)
+            encoder = build_encoder(self.encoder, n_mels=self.n_mels, n_maps=self.n_maps,
+                                    in_stride=self.in_stride)
         with torch.no_grad():
             encoder.eval()
             dim = encoder(torch.zeros((2, 1) + tuple(window_shape))).shape[1]

@@ -1,0 +1,240 @@
+"""ProtoContrastiveClassifier: episodic prototypical meta-training with a contrastive term."""
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import GridSearchCV
+
+from skfewaudio import (
+    ClassDisjointSplit,
+    EpisodeScorer,
+    PrototypeClassifier,
+    evaluate_episodes,
+    make_sounds,
+)
+from skfewaudio.nn.encoders import Conv4Encoder, CRNNEncoder
+from skfewaudio.nn.fusion import MultiViewEncoder, ViewFusion
+from skfewaudio.nn.losses.prototypical import PrototypicalLoss, ProtoContrastiveLoss
+from skfewaudio.protocontrastive import ProtoContrastiveClassifier
+
+# A tiny front-end and network: 8 kHz, 32 mels, 0.5 s windows.
+TINY = dict(n_maps=8, n_mels=32, n_fft=256, hop_length=64, sample_rate=8000,
+            window_seconds=0.5, n_way=3, n_shot=2, n_query=2, episodes_per_epoch=3,
+            max_epochs=1, projection_dim=16, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def sounds():
+    X, y = make_sounds(n_classes=6, n_per_class=6, duration=0.5, sample_rate=8000,
+                       random_state=0)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def fitted(sounds):
+    X, y = sounds
+    return ProtoContrastiveClassifier(**TINY).fit(X, y)
+
+
+def _episode(n_way=3, n_shot=2, n_query=2, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    n_support = n_way * n_shot
+    labels = torch.cat([torch.arange(n_way).repeat_interleave(n_shot),
+                        torch.arange(n_way).repeat_interleave(n_query)])
+    # Class-dependent spectra, so the episode is learnable.
+    spec = torch.randn(len(labels), 32, 24, generator=generator) + labels[:, None, None]
+    return spec, labels, n_support
+
+
+def test_one_training_step_lowers_the_loss():
+    torch.manual_seed(0)
+    spec, labels, n_support = _episode()
+    module = MultiViewEncoder(Conv4Encoder(n_maps=8), dim=8 * 2 * 2, n_views=2, augment=None,
+                              projection_dim=16)
+    criterion = ProtoContrastiveLoss(PrototypicalLoss(), contrastive="supcon", weight=0.5)
+    optimizer = torch.optim.Adam(list(module.parameters()) + list(criterion.parameters()),
+                                 lr=1e-3)
+    module.train()
+    before = criterion(module(spec), labels, n_support)
+    optimizer.zero_grad()
+    before.backward()
+    optimizer.step()
+    after = criterion(module(spec), labels, n_support)
+    assert set(criterion.last_terms) == {"prototypical", "contrastive"}
+    assert after.item() < before.item()
+
+
+def test_fused_embedding_does_not_depend_on_view_order():
+    torch.manual_seed(0)
+    fusion = ViewFusion(dim=12, key_dim=4)
+    views = torch.randn(5, 4, 12)
+    fused = fusion(views)
+    for order in ([3, 1, 0, 2], [2, 3, 1, 0]):
+        torch.testing.assert_close(fusion(views[:, order]), fused)
+    # ... while the views matter: another view set gives another embedding.
+    assert not torch.allclose(fusion(views + torch.randn(5, 4, 12)), fused)
+    # One view passes through unchanged: n_views=1 means no fusion.
+    torch.testing.assert_close(fusion(views[:, :1]), views[:, 0])
+
+
+def test_identical_views_fuse_to_that_view():
+    # Why prediction can encode the unmasked spectrogram once (documented rule).
+    fusion = ViewFusion(dim=6, key_dim=3)
+    view = torch.randn(2, 1, 6)
+    torch.testing.assert_close(fusion(view.repeat(1, 3, 1)), view[:, 0])
+
+
+def test_no_contrast_and_one_view_is_a_prototypical_network():
+    torch.manual_seed(0)
+    spec, labels, n_support = _episode()
+    encoder = Conv4Encoder(n_maps=8)
+    module = MultiViewEncoder(encoder, dim=32, n_views=1, augment=None, projection_dim=16)
+    criterion = ProtoContrastiveLoss(PrototypicalLoss(), contrastive="supcon", weight=0.0)
+    module.train()
+    loss = criterion(module(spec), labels, n_support)
+    # Prototypical loss written out by hand on the bare encoder.
+    embeddings = encoder(spec.unsqueeze(1))
+    support, query = embeddings[:n_support], embeddings[n_support:]
+    prototypes = torch.stack([support[labels[:n_support] == k].mean(0) for k in range(3)])
+    logits = -((query[:, None, :] - prototypes[None]) ** 2).sum(-1)
+    expected = torch.nn.functional.cross_entropy(logits, labels[n_support:])
+    torch.testing.assert_close(loss, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_zero_weight_trains_exactly_like_plain_protonet(sounds):
+    X, y = sounds
+    settings = dict(TINY, n_views=1, augment=False)
+    weighted = ProtoContrastiveClassifier(**settings, contrastive="supcon",
+                                          contrastive_weight=0.0).fit(X, y)
+    plain = ProtoContrastiveClassifier(**settings, contrastive=None).fit(X, y)
+    np.testing.assert_allclose(weighted.transform(X), plain.transform(X), rtol=1e-5, atol=1e-5)
+
+
+def test_meta_training_beats_the_untrained_front_end_on_novel_classes():
+    X, y = make_sounds(n_classes=24, n_per_class=10, duration=0.5, sample_rate=8000,
+                       snr_db=(-5, 5), variation=2.0, random_state=0)
+    classes = np.unique(y)
+    novel = np.isin(y, np.random.RandomState(0).permutation(classes)[:6])
+    protocol = dict(n_way=5, n_shot=1, n_query=1, n_episodes=300, random_state=0)
+    baseline = max(
+        evaluate_episodes(PrototypeClassifier(metric=metric, sample_rate=8000),
+                          X[novel], y[novel], **protocol)["accuracy"]
+        for metric in ("euclidean", "cosine")
+    )
+    settings = dict(TINY, n_maps=16, lr=3e-3, n_way=6, episodes_per_epoch=30, max_epochs=2,
+                    n_views=1, augment=False, contrastive="angular")
+    meta = ProtoContrastiveClassifier(**settings).fit(X[~novel], y[~novel])
+    learned = evaluate_episodes(meta, X[novel], y[novel], **protocol)
+    assert learned["embedded_once"]
+    assert learned["accuracy"] > baseline + 0.03
+
+
+def test_few_shot_api_with_frozen_meta_model(sounds, fitted):
+    X, y = sounds
+    clf = PrototypeClassifier(encoder=FrozenEstimator(fitted), metric=fitted.metric)
+    clf.fit(X[::2], y[::2])
+    assert clf.predict(X[1::2]).shape == (len(X) // 2,)
+    np.testing.assert_allclose(clf.transform(X), fitted.transform(X))
+    # clone keeps the meta-trained network (FrozenEstimator), so refitting is cheap
+    refit = clone(clf).fit(X[::2], y[::2])
+    np.testing.assert_array_equal(refit.predict(X[1::2]), clf.predict(X[1::2]))
+
+
+def test_fitted_classifier_predicts_base_classes(sounds, fitted):
+    X, y = sounds
+    proba = fitted.predict_proba(X)
+    assert proba.shape == (len(X), 6)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
+    np.testing.assert_array_equal(fitted.predict(X), fitted.classes_[proba.argmax(axis=1)])
+    assert fitted.transform(X).dtype == np.float32
+    assert 0 <= fitted.score(X, y) <= 1
+
+
+def test_same_seed_same_model(sounds, fitted):
+    X, y = sounds
+    again = ProtoContrastiveClassifier(**TINY).fit(X, y)
+    # Equal up to float summation order (oneDNN convolutions are not bit-reproducible).
+    np.testing.assert_allclose(again.transform(X), fitted.transform(X), rtol=1e-4, atol=1e-6)
+    other = ProtoContrastiveClassifier(**dict(TINY, random_state=1)).fit(X, y)
+    assert not np.allclose(other.transform(X), fitted.transform(X))
+
+
+def test_joblib_round_trip_gives_identical_predictions(tmp_path, sounds, fitted):
+    X, _ = sounds
+    path = tmp_path / "model.joblib"
+    joblib.dump(fitted, path)
+    loaded = joblib.load(path)
+    np.testing.assert_array_equal(loaded.predict_proba(X), fitted.predict_proba(X))
+    np.testing.assert_array_equal(loaded.transform(X), fitted.transform(X))
+
+
+def test_long_clips_average_their_windows(sounds, fitted):
+    X, _ = sounds
+    # A clip made of the same 0.5 s window twice embeds like that window.
+    clips = [np.concatenate([X[0], X[0]]), X[1][:2000], X[2]]  # long, short (padded), exact
+    embeddings = fitted.transform(clips)
+    assert embeddings.shape == (3, fitted.prototypes_.shape[1])
+    assert np.all(np.isfinite(embeddings))
+    np.testing.assert_allclose(embeddings[0], fitted.transform(X[:1])[0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(embeddings[2], fitted.transform(X[2:3])[0], rtol=1e-4, atol=1e-5)
+    # Probabilities of a long clip are the mean over its windows (a soft vote).
+    windows = fitted.frontend_.transform(clips[:1])
+    assert len(windows.owner) == 2
+    np.testing.assert_allclose(fitted.predict_proba(clips[:1])[0],
+                               fitted.predict_proba(X[:1])[0], rtol=1e-4)
+
+
+def test_validation_keeps_the_best_epoch(sounds):
+    X, y = sounds
+    base = np.isin(y, np.unique(y)[:4])
+    clf = ProtoContrastiveClassifier(**dict(TINY, max_epochs=3, val_episodes=50))
+    clf.fit(X[base], y[base], X_val=X[~base], y_val=y[~base])
+    accuracies = clf.net_.history[:, "val_acc"]
+    assert len(accuracies) == 3
+    assert clf.best_epoch_ == int(np.argmax(accuracies)) + 1
+
+
+def test_crnn_and_custom_encoders(sounds):
+    X, y = sounds
+    crnn = ProtoContrastiveClassifier(**dict(TINY, encoder="crnn", n_views=2)).fit(X, y)
+    assert crnn.transform(X[:2]).shape == (2, 128)
+    custom = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.AdaptiveAvgPool2d(1),
+                                 torch.nn.Flatten())
+    clf = ProtoContrastiveClassifier(**dict(TINY, encoder=custom)).fit(X, y)
+    assert clf.transform(X[:2]).shape == (2, 4)
+    assert custom[0].weight.grad is None  # the user's module is copied, not trained
+
+
+def test_grid_search_with_class_disjoint_split_and_episode_scorer():
+    X, y = make_sounds(n_classes=8, n_per_class=5, duration=0.5, sample_rate=8000,
+                       random_state=1)
+    search = GridSearchCV(
+        ProtoContrastiveClassifier(**dict(TINY, episodes_per_epoch=2)),
+        {"contrastive": [None, "angular"]},
+        cv=ClassDisjointSplit(n_splits=2, test_size=3, random_state=0),
+        scoring=EpisodeScorer(n_way=3, n_shot=1, n_episodes=20),
+    )
+    search.fit(X, y)
+    assert len(search.cv_results_["mean_test_score"]) == 2
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+    assert search.best_estimator_.classes_.tolist() == np.unique(y).tolist()
+
+
+def test_clear_errors_on_too_few_classes_or_clips(sounds):
+    X, y = sounds
+    with pytest.raises(ValueError, match="n_way=7 but y has only 6 base classes"):
+        ProtoContrastiveClassifier(**dict(TINY, n_way=7)).fit(X, y)
+    with pytest.raises(ValueError, match=r"fewer than n_shot \+ n_query = 7 clips"):
+        ProtoContrastiveClassifier(**dict(TINY, n_shot=4, n_query=3)).fit(X, y)
+    with pytest.raises(ValueError, match="X_val and y_val"):
+        ProtoContrastiveClassifier(**TINY).fit(X, y, X_val=X)
+
+
+def test_encoders_shapes():
+    spec = torch.zeros(2, 128, 157)
+    assert Conv4Encoder()(spec).shape == (2, 64 * 8 * 10)
+    assert Conv4Encoder(pool="mean")(spec).shape == (2, 64)
+    assert CRNNEncoder()(spec).shape == (2, 128)
