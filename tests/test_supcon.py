@@ -222,3 +222,16 @@ def test_transform_subset_invariance_within_float_tolerance(pre, sounds):
     full = pre.transform(X)
     parts = np.concatenate([pre.transform(X[i:i + 3]) for i in range(0, len(X), 3)])
     np.testing.assert_allclose(parts, full, rtol=1e-5, atol=1e-6)
+    order = np.random.default_rng(0).permutation(len(X))
+    np.testing.assert_allclose(pre.transform(X[order]), full[order], rtol=1e-5, atol=1e-6)
+
+
+def test_fitted_pretrainer_hashes_and_pickles_small(pre, sounds):
+    # joblib.hash (used by sklearn checks and joblib.Memory) must work on a fitted model,
+    # and the pickle must not carry the training data or a second optimizer copy.
+    joblib.hash(pre)
+    X, y, X_val, y_val = sounds
+    with_val = SupConPretrainer(**FAST, max_epochs=1).fit(X, y, X_val=X_val, y_val=y_val)
+    assert "val_acc_1shot" in with_val.net_.history[-1]
+    without = SupConPretrainer(**FAST, max_epochs=1).fit(X, y)
+    assert len(pickle.dumps(with_val)) < 1.1 * len(pickle.dumps(without))

@@ -201,7 +201,14 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
         check_query_labels(y, self.classes_)
         return super().score(X, y, sample_weight=sample_weight)
 
-    _expected_failed_checks = WAVEFORM_EXPECTED_FAILED_CHECKS
+    _expected_failed_checks = {
+        **WAVEFORM_EXPECTED_FAILED_CHECKS,
+        "check_estimators_overwrite_params": (
+            "the check compares joblib.hash of a deepcopy of the fitted torch encoder "
+            "with the original, whose serialised bytes differ though every tensor is "
+            "equal; tests/test_supcon.py checks that fit leaves the encoder unchanged"
+        ),
+    }
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -327,12 +327,6 @@ class SupConPretrainer(TransformerMixin, BaseEstimator):
         seed = int(rng.randint(0, 2**31 - 1))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            encoder = self._build_encoder()
-            self.embedding_dim_ = _embedding_dim(encoder, specs[:1])
-            hidden = self.projection_hidden or self.embedding_dim_
-            model = ContrastiveModel(
-                encoder, ProjectionHead(self.embedding_dim_, hidden, self.projection_dim)
-            )
             generator = torch.Generator().manual_seed(int(rng.randint(0, 2**31 - 1)))
             views = method_c_views(
                 mix=None if self.mix is None else tuple(self.mix),
@@ -351,7 +345,13 @@ class SupConPretrainer(TransformerMixin, BaseEstimator):
                     int(rng.randint(0, 2**31 - 1)),
                 )))
             self.net_ = _ContrastiveNet(
-                model,
+                # A factory, not an instance: the net's `module` parameter then holds
+                # no second copy of the weights (stable pickles and joblib.hash).
+                _contrastive_model,
+                module__encoder=self.encoder,
+                module__example_shape=specs.shape[1:],
+                module__projection_hidden=self.projection_hidden,
+                module__projection_dim=self.projection_dim,
                 criterion=self._build_loss(),
                 optimizer=torch.optim.SGD,
                 lr=self.lr,
@@ -374,13 +374,18 @@ class SupConPretrainer(TransformerMixin, BaseEstimator):
             start = time.perf_counter()
             self.net_.fit(specs, labels)
             self.fit_seconds_ = time.perf_counter() - start
+        self.embedding_dim_ = self.net_.module_.projector.net[0].in_features
+        # Keep only what the trained net needs: the scheduler references the optimizer
+        # (its device tensors would enter a plain pickle, and its parameter-keyed state
+        # breaks joblib.hash), the validation callback holds data and self, and the
+        # views' torch.Generator pickles differently each time (unstable joblib.hash).
+        self.net_.views = [None]
+        transient = (LRScheduler, _FewShotValidation)
+        self.net_.callbacks_ = [(name, cb) for name, cb in self.net_.callbacks_
+                                if not isinstance(cb, transient)]
+        self.net_.callbacks = None
         self.net_.module_.eval()
         return self
-
-    def _build_encoder(self):
-        if isinstance(self.encoder, str):
-            return _ENCODERS[self.encoder]()
-        return copy.deepcopy(self.encoder)
 
     def _build_loss(self):
         contrastive = "supcon" if self.supervised_ else "ntxent"
@@ -446,6 +451,10 @@ class SupConPretrainer(TransformerMixin, BaseEstimator):
             "float32 convolutions differ at the 1e-7 level with the batch size (the CPU "
             "backend picks kernels per shape); tests/test_supcon.py checks rtol 1e-5"
         ),
+        "check_methods_sample_order_invariance": (
+            "float32 convolutions differ at the 1e-7 level with the batch composition; "
+            "tests/test_supcon.py checks order invariance at rtol 1e-5"
+        ),
     }
 
     def __sklearn_tags__(self):
@@ -489,14 +498,17 @@ def _check_pretraining_labels(y, n_clips):
     return y
 
 
-def _embedding_dim(encoder, example):
-    """Size of the encoder output for one example window (probe in eval mode)."""
+def _contrastive_model(encoder, example_shape, projection_hidden, projection_dim):
+    """Encoder (a name or a module, copied) + projector sized by probing the encoder
+    with one zero window of ``example_shape`` (n_mels, n_frames) in eval mode."""
+    encoder = _ENCODERS[encoder]() if isinstance(encoder, str) else copy.deepcopy(encoder)
     was_training = encoder.training
     encoder.eval()
     with torch.no_grad():
-        out = encoder(torch.from_numpy(np.ascontiguousarray(example)))
+        out = encoder(torch.zeros((1,) + tuple(example_shape)))
     encoder.train(was_training)
-    return int(out.reshape(len(out), -1).shape[1])
+    dim = int(out.reshape(1, -1).shape[1])
+    return ContrastiveModel(encoder, ProjectionHead(dim, projection_hidden or dim, projection_dim))
 
 
 def _is_2d(X):
