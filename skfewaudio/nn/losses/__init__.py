@@ -1,3 +1,5 @@
 """Losses, one per file, each ``forward(embeddings, labels)`` (pytorch-metric-learning style)."""
 
-__all__ = []
+from .angular_contrastive import AngularContrastiveLoss, AngularMarginLoss
+
+__all__ = ["AngularContrastiveLoss", "AngularMarginLoss"]
