@@ -88,7 +88,7 @@ class _TextCache:
 
 
 class _RandomAudioTower(nn.Module):
-    """Log-mel -> two random conv blocks -> frequency pooling -> linear projection."""
+    """Standardised log-mel -> two random conv blocks -> frequency pooling -> projection."""
 
     def __init__(self, *, sample_rate, n_mels, channels, embed_dim):
         super().__init__()
@@ -96,10 +96,10 @@ class _RandomAudioTower(nn.Module):
 
         self.log_mel = build_log_mel(sample_rate=sample_rate, n_fft=512, hop_length=320,
                                      n_mels=n_mels, fmin=20.0, fmax=sample_rate / 2)
-        # No activation after the last convolution: zero-mean random features keep
-        # cosines between different sounds well below 1.
+        # Odd activation, no biases, no activation at the end: random features stay
+        # centred, so cosines between different sounds stay well below 1.
         self.conv = nn.Sequential(
-            nn.Conv2d(1, channels, 3, padding=1, bias=False), nn.ReLU(), nn.AvgPool2d(2),
+            nn.Conv2d(1, channels, 3, padding=1, bias=False), nn.Tanh(), nn.AvgPool2d(2),
             nn.Conv2d(channels, 2 * channels, 3, padding=1, bias=False), nn.AvgPool2d(2),
             nn.AvgPool2d((1, 2)),  # segments of 160 ms: few segments keep OT cheap
         )

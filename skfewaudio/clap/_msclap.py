@@ -12,15 +12,21 @@ import torch
 
 from ._backbone import _TextCache, fit_length
 
-__all__ = ["MSCLAPBackbone", "msclap_config", "build_msclap", "DEFAULT_WEIGHTS_DIR"]
+__all__ = ["MSCLAPBackbone", "msclap_config", "build_msclap", "weights_dir"]
 
 HF_REPO = "microsoft/msclap"
 # File names as in msclap's CLAPWrapper.model_name.
 WEIGHT_FILES = {"2022": "CLAP_weights_2022.pth", "2023": "CLAP_weights_2023.pth",
                 "clapcap": "clapcap_weights_2023.pth"}
-# A plain folder users can copy checkpoints into on offline machines.
-DEFAULT_WEIGHTS_DIR = Path(os.environ.get("SKFEWAUDIO_MSCLAP_DIR",
-                                          Path.home() / ".cache" / "skfewaudio" / "msclap"))
+
+
+def weights_dir():
+    """A plain folder to copy checkpoints into on offline machines.
+
+    ``$SKFEWAUDIO_MSCLAP_DIR``, else ``~/.cache/skfewaudio/msclap``.
+    """
+    default = Path.home() / ".cache" / "skfewaudio" / "msclap"
+    return Path(os.environ.get("SKFEWAUDIO_MSCLAP_DIR", default)).expanduser()
 
 
 def _msclap_models():
@@ -96,7 +102,7 @@ def _missing_weights_error(version, tried):
         f"On a machine with internet run "
         f"`huggingface-cli download {HF_REPO} {name}` (or download "
         f"https://huggingface.co/{HF_REPO}/resolve/main/{name}), then either copy the "
-        f"file to {DEFAULT_WEIGHTS_DIR / name} (folder set by SKFEWAUDIO_MSCLAP_DIR), "
+        f"file to {weights_dir() / name} (folder set by SKFEWAUDIO_MSCLAP_DIR), "
         f"copy the Hugging Face cache folder, or pass weights='/path/to/{name}'."
     )
 
@@ -109,9 +115,10 @@ def resolve_weights(version, weights=None):
         if not path.is_file():
             raise _missing_weights_error(version, [f"weights={str(weights)!r} (no such file)"])
         return path
-    tried = [str(DEFAULT_WEIGHTS_DIR / name)]
-    if (DEFAULT_WEIGHTS_DIR / name).is_file():
-        return DEFAULT_WEIGHTS_DIR / name
+    local = weights_dir() / name
+    tried = [str(local)]
+    if local.is_file():
+        return local
     try:
         from huggingface_hub import hf_hub_download
     except ImportError:

@@ -53,7 +53,7 @@ def coarse_cache_scores(query, keys, values, *, beta):
     return affinity(cosine_matrix(query, keys), beta) @ values
 
 
-def fine_cache_scores(query, keys, values, *, beta, reg=0.1, max_iter=100):
+def fine_cache_scores(query, keys, values, *, beta, reg=0.1, max_iter=100, tol=1e-6):
     """Fine key-value cache (eq. 9-11): all query x support transport problems at once.
 
     Parameters
@@ -61,14 +61,16 @@ def fine_cache_scores(query, keys, values, *, beta, reg=0.1, max_iter=100):
     query : Tensor of shape (n_queries, n_segments, d)
     keys : Tensor of shape (n_support, n_segments_support, d)
     values : Tensor of shape (n_support, n_classes)
-    beta, reg, max_iter : float, float, int
+    beta : float
+    reg, max_iter, tol : float, int, float
+        Sinkhorn settings (see :func:`skfewaudio.nn.ot.sinkhorn`).
 
     Returns
     -------
     scores : Tensor of shape (n_queries, n_classes)
     """
     similarity = ot_similarity(query.unsqueeze(1), keys.unsqueeze(0), reg=reg,
-                               max_iter=max_iter)  # (n_queries, n_support)
+                               max_iter=max_iter, tol=tol)  # (n_queries, n_support)
     return affinity(similarity, beta) @ values
 
 
@@ -97,7 +99,8 @@ def late_weighted_scores(fused, explanations, mask=None):
     return (weights * cos.masked_fill(~mask, 0.0)).sum(dim=-1)
 
 
-def fine_contrast_scores(fused_segments, explanations, mask=None, *, reg=0.1, max_iter=100):
+def fine_contrast_scores(fused_segments, explanations, mask=None, *, reg=0.1, max_iter=100,
+                         tol=1e-6):
     """Fine cross-modal contrast (eq. 18-19): segments vs explanations through OT.
 
     Parameters
@@ -106,6 +109,8 @@ def fine_contrast_scores(fused_segments, explanations, mask=None, *, reg=0.1, ma
     explanations : Tensor of shape (n_classes, n_explanations, d)
     mask : bool Tensor of shape (n_classes, n_explanations) or None
         Padding gets zero transport mass.
+    reg, max_iter, tol : float, int, float
+        Sinkhorn settings.
 
     Returns
     -------
@@ -117,7 +122,7 @@ def fine_contrast_scores(fused_segments, explanations, mask=None, *, reg=0.1, ma
         b = b / b.sum(dim=-1, keepdim=True)
         b = b.unsqueeze(0)  # (1, n_classes, n_explanations)
     return ot_similarity(fused_segments.unsqueeze(1), explanations.unsqueeze(0), b=b,
-                         reg=reg, max_iter=max_iter)
+                         reg=reg, max_iter=max_iter, tol=tol)
 
 
 def _fusion_layer(d_audio, d_caption, d_out):
