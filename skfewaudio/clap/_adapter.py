@@ -435,5 +435,5 @@ class MultiGrainedCLAPAdapter(ClassifierMixin, BaseEstimator):
     @classmethod
     def get_test_params(cls):
         """Small, fast, offline settings for the scikit-learn checks."""
-        return {"backbone": "random-audio-minilm", "max_epochs": 2, "ot_max_iter": 20,
+        return {"backbone": "random-audio-minilm", "max_epochs": 1, "ot_max_iter": 10,
                 "batch_size": 64, "random_state": 0}
