@@ -52,6 +52,7 @@ def hardware():
         "cpu": cpu, "logical_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "load_average_at_start": os.getloadavg(), "torch": torch.__version__,
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"), "nice": os.nice(0),
         "python": platform.python_version(),
     }
 
@@ -115,7 +116,9 @@ def save(results, out_dir):
         f"Hardware: {results['hardware']['cpu']}, {results['hardware']['logical_cores']} "
         f"logical cores shared with other jobs (load average at start "
         f"{results['hardware']['load_average_at_start'][0]:.1f}), torch threads "
-        f"{results['hardware']['torch_threads']}, GPU: {results['hardware']['gpu']}. "
+        f"{results['hardware']['torch_threads']} (OMP_NUM_THREADS="
+        f"{results['hardware']['OMP_NUM_THREADS']}, nice {results['hardware']['nice']}), "
+        f"GPU: {results['hardware']['gpu']}. "
         f"torch {results['hardware']['torch']}.", "",
         f"Protocol: 5-way, 1 query per class, {results['episodes']} episodes per cell, same "
         "episodes for every row; accuracy % +- 95 % CI. Pre-training: "

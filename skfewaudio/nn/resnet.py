@@ -8,7 +8,7 @@ Input spectrograms are ``(batch, n_mels, n_frames)``; embeddings are
   max-pooling 2x2, 2x2 and 1x2 (the last block pools time only, to keep frequency
   detail), then an adaptive max-pool to (8, 1): 8 * 256 = 2048-d.
 * :func:`small_encoder`: the same design after a 2x2 max-pool of the input, 16/32/64
-  maps and one convolution per block, about 250 times fewer multiply-adds: for
+  maps and one convolution per block, about 380 times fewer multiply-adds: for
   training on a CPU.
 """
 
