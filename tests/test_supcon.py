@@ -235,3 +235,14 @@ def test_fitted_pretrainer_hashes_and_pickles_small(pre, sounds):
     assert "val_acc_1shot" in with_val.net_.history[-1]
     without = SupConPretrainer(**FAST, max_epochs=1).fit(X, y)
     assert len(pickle.dumps(with_val)) < 1.1 * len(pickle.dumps(without))
+
+
+def test_spectrogram_input(pre, sounds):
+    from skfewaudio import MelSpectrogram
+
+    X = sounds[2]
+    specs = MelSpectrogram(n_mels=32).fit_transform(X)
+    out = pre.transform(specs)
+    assert out.shape == (len(X), pre.embedding_dim_) and np.isfinite(out).all()
+    with pytest.raises(ValueError, match="mel bands"):
+        pre.transform(MelSpectrogram(n_mels=16).fit_transform(X))
