@@ -31,7 +31,7 @@ import joblib
 import numpy as np
 import torch
 
-from _results import DEFAULT_ESC50, hardware, save_results
+from _results import DEFAULT_ESC50, save_results
 from skfewaudio import evaluate_episodes, load_audio_folder
 from skfewaudio.protocontrastive import ProtoContrastiveClassifier
 

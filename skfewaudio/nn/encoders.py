@@ -48,7 +48,8 @@ class Conv4Encoder(nn.Module):
         super().__init__()
         if pool not in ("flatten", "mean", "meanmax"):
             raise ValueError(f"pool must be 'flatten', 'mean' or 'meanmax', got {pool!r}.")
-        blocks = [conv_block(1, n_maps)] + [conv_block(n_maps, n_maps) for _ in range(n_blocks - 1)]
+        blocks = [conv_block(1, n_maps)]
+        blocks += [conv_block(n_maps, n_maps) for _ in range(n_blocks - 1)]
         if in_stride != 1:
             blocks[0][0].stride = (in_stride, in_stride)
         self.blocks = nn.Sequential(*blocks)

@@ -69,8 +69,11 @@ class ProtoContrastiveClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         Stride of the first convolution of the built-in encoders. ``2`` makes the
         conv-4 about five times cheaper on CPU (the later blocks see a quarter of the
         positions) and its flattened embedding four times smaller.
-    metric : {"euclidean", "cosine"}, default="euclidean"
-        Prototype distance in training, prediction and episodic evaluation.
+    metric : {"euclidean", "cosine"}, default="cosine"
+        Prototype distance in training, prediction and episodic evaluation:
+        ``cosine`` (logits ``scale * cos`` with a learned scale) or ``euclidean``
+        (minus the squared distance, Snell et al.). On ESC-50 the flattened conv-4
+        trained much better with ``cosine``.
     n_way, n_shot, n_query : int, default=10, 5, 5
         Training episodes: classes, support and query clips per class. More ways than
         at test time is known to help prototypical networks.
@@ -130,17 +133,18 @@ class ProtoContrastiveClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
 
     Examples
     --------
+    >>> import numpy as np
     >>> from sklearn.frozen import FrozenEstimator
     >>> from skfewaudio import PrototypeClassifier, make_sounds
     >>> from skfewaudio.protocontrastive import ProtoContrastiveClassifier
     >>> X, y = make_sounds(n_classes=6, n_per_class=6, duration=0.5, random_state=0)
+    >>> base = np.isin(y, np.unique(y)[:3])
     >>> meta = ProtoContrastiveClassifier(
     ...     n_maps=8, n_mels=32, n_fft=256, hop_length=128, window_seconds=0.5,
     ...     n_way=3, n_shot=2, n_query=2, episodes_per_epoch=4, max_epochs=1,
-    ...     random_state=0).fit(X[y < "class_3"], y[y < "class_3"])
-    >>> novel = y >= "class_3"
+    ...     random_state=0).fit(X[base], y[base])
     >>> clf = PrototypeClassifier(encoder=FrozenEstimator(meta), metric=meta.metric)
-    >>> clf.fit(X[novel][::2], y[novel][::2]).predict(X[novel][1::2]).shape
+    >>> clf.fit(X[~base][::2], y[~base][::2]).predict(X[~base][1::2]).shape
     (9,)
     """
 
@@ -180,9 +184,9 @@ class ProtoContrastiveClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         "verbose": ["verbose"],
     }
 
-    def __init__(self, encoder="conv4", *, n_maps=64, in_stride=1, metric="euclidean", n_way=10, n_shot=5,
-                 n_query=5, episodes_per_epoch=100, max_epochs=50, lr=1e-3, weight_decay=0.0,
-                 n_views=2, augment=True, freq_mask=16, time_mask=20, contrastive="angular",
+    def __init__(self, encoder="conv4", *, n_maps=64, in_stride=1, metric="cosine", n_way=10,
+                 n_shot=5, n_query=5, episodes_per_epoch=100, max_epochs=50, lr=1e-3,
+                 weight_decay=0.0, n_views=2, augment=True, freq_mask=16, time_mask=20, contrastive="angular",
                  contrastive_weight=0.5, temperature=0.1, angular_alpha=40.0, miner_angle=20.0,
                  projection_dim=128, sample_rate=16000, n_mels=128, n_fft=1024, hop_length=512,
                  window_seconds=5.0, val_episodes=500, val_shot=1, patience=None,

@@ -37,7 +37,8 @@ class PrototypicalLoss(nn.Module):
         if metric not in ("euclidean", "cosine"):
             raise ValueError(f"metric must be 'euclidean' or 'cosine', got {metric!r}.")
         self.metric = metric
-        self.scale = nn.Parameter(torch.tensor(float(init_scale)), requires_grad=metric == "cosine")
+        self.scale = nn.Parameter(torch.tensor(float(init_scale)),
+                                  requires_grad=metric == "cosine")
 
     def logits(self, embeddings, labels, n_support):
         support, query = embeddings[:n_support], embeddings[n_support:]
@@ -102,7 +103,8 @@ class ProtoContrastiveLoss(nn.Module):
         elif contrastive is None:
             self.term = None
         else:
-            raise ValueError(f"contrastive must be 'supcon', 'angular' or None, got {contrastive!r}.")
+            raise ValueError(
+                f"contrastive must be 'supcon', 'angular' or None, got {contrastive!r}.")
         self.last_terms = {}
 
     def forward(self, output, labels, n_support):
