@@ -18,7 +18,7 @@ Nothing here imports scikit-learn.
 import torch
 from torch import nn
 
-from .ot import cosine_matrix, ot_similarity
+from .ot import cosine_matrix, pairwise_cosines, transport_similarity
 
 __all__ = [
     "affinity",
@@ -69,8 +69,8 @@ def fine_cache_scores(query, keys, values, *, beta, reg=0.1, max_iter=100, tol=1
     -------
     scores : Tensor of shape (n_queries, n_classes)
     """
-    similarity = ot_similarity(query.unsqueeze(1), keys.unsqueeze(0), reg=reg,
-                               max_iter=max_iter, tol=tol)  # (n_queries, n_support)
+    similarity = transport_similarity(pairwise_cosines(query, keys), reg=reg,
+                                      max_iter=max_iter, tol=tol)  # (n_queries, n_support)
     return affinity(similarity, beta) @ values
 
 
@@ -121,8 +121,8 @@ def fine_contrast_scores(fused_segments, explanations, mask=None, *, reg=0.1, ma
         b = mask.to(fused_segments.dtype)
         b = b / b.sum(dim=-1, keepdim=True)
         b = b.unsqueeze(0)  # (1, n_classes, n_explanations)
-    return ot_similarity(fused_segments.unsqueeze(1), explanations.unsqueeze(0), b=b,
-                         reg=reg, max_iter=max_iter, tol=tol)
+    return transport_similarity(pairwise_cosines(fused_segments, explanations), b=b,
+                                reg=reg, max_iter=max_iter, tol=tol)
 
 
 def _fusion_layer(d_audio, d_caption, d_out):

@@ -10,7 +10,8 @@ import math
 
 import torch
 
-__all__ = ["sinkhorn", "cosine_matrix", "ot_similarity"]
+__all__ = ["sinkhorn", "cosine_matrix", "pairwise_cosines", "transport_similarity",
+           "ot_similarity"]
 
 
 def _log_weights(weights, size, like):
@@ -122,6 +123,10 @@ def _matmul_lse(scaled):
     return lse_rows, lse_cols
 
 
+def _unit(x, eps=1e-8):
+    return x / x.norm(dim=-1, keepdim=True).clamp_min(eps)
+
+
 def cosine_matrix(x, y, eps=1e-8):
     """Cosine similarity between every row of ``x`` and of ``y``.
 
@@ -134,9 +139,48 @@ def cosine_matrix(x, y, eps=1e-8):
     -------
     cos : Tensor of shape (..., n, m)
     """
-    x = x / x.norm(dim=-1, keepdim=True).clamp_min(eps)
-    y = y / y.norm(dim=-1, keepdim=True).clamp_min(eps)
-    return x @ y.transpose(-1, -2)
+    return _unit(x, eps) @ _unit(y, eps).transpose(-1, -2)
+
+
+def pairwise_cosines(x, y, eps=1e-8):
+    """Cosines between every point of every set in ``x`` and of every set in ``y``.
+
+    One matrix product instead of a broadcast ``x[:, None] @ y[None]``, which would
+    copy both inputs ``len(y)`` and ``len(x)`` times.
+
+    Parameters
+    ----------
+    x : Tensor of shape (p, n, d)
+    y : Tensor of shape (q, m, d)
+
+    Returns
+    -------
+    cos : Tensor of shape (p, q, n, m)
+    """
+    return torch.einsum("pnd,qmd->pqnm", _unit(x, eps), _unit(y, eps))
+
+
+def transport_similarity(cos, a=None, b=None, *, reg=0.1, max_iter=100, tol=1e-6,
+                         differentiable_plan=False):
+    """``sum_ij T*_ij cos_ij`` with ``T*`` the entropic plan for the cost ``1 - cos``.
+
+    Parameters
+    ----------
+    cos : Tensor of shape (..., n, m)
+        Cosine matrices (e.g. from :func:`pairwise_cosines`).
+    a, b, reg, max_iter, tol, differentiable_plan
+        See :func:`ot_similarity`.
+
+    Returns
+    -------
+    similarity : Tensor of shape (...)
+    """
+    if differentiable_plan:
+        plan = sinkhorn(1.0 - cos, a, b, reg=reg, max_iter=max_iter, tol=None)
+    else:
+        with torch.no_grad():
+            plan = sinkhorn(1.0 - cos.detach(), a, b, reg=reg, max_iter=max_iter, tol=tol)
+    return (plan * cos).sum(dim=(-1, -2))
 
 
 def ot_similarity(x, y, a=None, b=None, *, reg=0.1, max_iter=100, tol=1e-6,
@@ -164,10 +208,5 @@ def ot_similarity(x, y, a=None, b=None, *, reg=0.1, max_iter=100, tol=1e-6,
     -------
     similarity : Tensor of shape (...)
     """
-    cos = cosine_matrix(x, y)
-    if differentiable_plan:
-        plan = sinkhorn(1.0 - cos, a, b, reg=reg, max_iter=max_iter, tol=None)
-    else:
-        with torch.no_grad():
-            plan = sinkhorn(1.0 - cos.detach(), a, b, reg=reg, max_iter=max_iter, tol=tol)
-    return (plan * cos).sum(dim=(-1, -2))
+    return transport_similarity(cosine_matrix(x, y), a, b, reg=reg, max_iter=max_iter,
+                                tol=tol, differentiable_plan=differentiable_plan)
