@@ -299,3 +299,32 @@ def test_csv_annotation_labels():
     assert out.getvalue().splitlines()[1] == "r.wav,0.000,1.000,POS"
     with pytest.raises(ValueError, match="header"):
         read_events_csv(io.StringIO("file,start,end\nr.wav,0,1\n"))
+
+
+# ---------------------------------------------------------------- pre-trained network
+def test_supcon_encoder_linear_and_finetune_heads():
+    supcon = pytest.importorskip("skfewaudio.supcon")
+    import torch
+
+    from skfewaudio import make_sounds
+
+    X, y = make_sounds(n_classes=3, n_per_class=4, duration=0.3, random_state=0)
+    pre = supcon.SupConPretrainer(encoder="small", n_mels=16, n_fft=256, hop_length=64,
+                                  window_seconds=0.3, max_epochs=1, batch_size=8,
+                                  projection_dim=8, projection_hidden=16,
+                                  random_state=0).fit(X, y)
+    weights = [p.detach().clone() for p in pre.net_.module_.encoder.parameters()]
+    x, events = make_event_recording(15.0, n_events=8, n_distractors=2, sample_rate=SR,
+                                     random_state=0)
+    linear = FewShotEventDetector(pre, random_state=0).fit(x, events)
+    assert linear.encoder_ is pre
+    tuned = FewShotEventDetector(pre, head="finetune", finetune_blocks=1, max_epochs=2,
+                                 random_state=0).fit(x, events)
+    assert isinstance(tuned.head_, supcon.FineTuneClassifier)
+    for det in (linear, tuned):
+        scores = det.window_scores(x)
+        assert np.all((scores["score"] >= 0) & (scores["score"] <= 1))
+        assert det.predict(x).dtype == EVENT_DTYPE
+    # Fine-tuning works on a copy: the pre-trained encoder is unchanged.
+    for before, after in zip(weights, pre.net_.module_.encoder.parameters()):
+        assert torch.equal(before, after)
