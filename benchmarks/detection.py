@@ -194,7 +194,8 @@ def main():
                      **{f"F {s} %": 100 * v["f_measure"]
                         for s, v in sorted(scores["per_subset"].items())},
                      "predict audio-s/s": timing["audio"] / timing["predict"],
-                     "fit+predict audio-s/s": timing["audio"] / (timing["fit"] + timing["predict"])})
+                     "fit+predict audio-s/s":
+                         timing["audio"] / (timing["fit"] + timing["predict"])})
     file_rows = [{"file": f, **{label: round(100 * per_file[label][f]["f_measure"], 1)
                                 for label in per_file}} for f in files]
     subset_cols = [c for c in rows[0] if c.startswith("F ") and c != "F %"]
@@ -219,9 +220,7 @@ def main():
                         f"0.5 s windows, {pre_info['epochs']} epochs on {pre_info['n_clips']} "
                         f"non-silent parts of the {pre_info['classes']} ESC-50 train classes "
                         f"({pre_info['pretrain_seconds']:.0f} s, cached).")
-    for row in rows:
-        row["per_file"] = None
-    save_results("detection", [{k: v for k, v in r.items() if k != "per_file"} for r in rows],
+    save_results("detection", rows,
                  columns=["system", "F %", "precision %", "recall %", *subset_cols,
                           "predict audio-s/s", "fit+predict audio-s/s"],
                  title="Few-shot event detection on ESC-50 soundscapes (DCASE Task 5 metric)",

@@ -393,7 +393,8 @@ class FewShotEventDetector(BaseEstimator):
     def _query_grid(self, recording, start, stop):
         sr, win = self.sample_rate, self.window_samples_
         if start is None:
-            start = self.query_start_ if self.query_start_ * sr + win <= recording.n_samples else 0.0
+            fits = self.query_start_ * sr + win <= recording.n_samples
+            start = self.query_start_ if fits else 0.0
         end = recording.n_samples if stop is None else min(recording.n_samples,
                                                            int(round(stop * sr)))
         first = int(round(start * sr))
