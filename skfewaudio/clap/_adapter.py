@@ -354,7 +354,11 @@ class MultiGrainedCLAPAdapter(ClassifierMixin, BaseEstimator):
     def _get_backbone(self):
         backbone = getattr(self, "backbone_", None)
         if backbone is None:  # unpickled model of a named backbone: load it again
-            backbone = self._resolve_backbone(resolve_device(self.device))
+            # skorch moves a CUDA-trained net to the CPU when unpickled without a GPU.
+            device = self.net_.device if hasattr(self, "net_") else self.device
+            if str(device).startswith("cuda") and not torch.cuda.is_available():
+                device = "cpu"
+            backbone = self._resolve_backbone(resolve_device(device))
             self.backbone_ = backbone
         return backbone
 
