@@ -239,7 +239,6 @@ class MultiGrainedCLAPAdapter(ClassifierMixin, BaseEstimator):
         self.uses_captions_ = bool(self.use_captions and (
             captions is not None or self.captioner is not None))
         if X is None:
-            self.uses_captions_ = bool(self.use_captions and self.captioner is not None)
             coarse = fine = caption = None
         else:
             coarse, fine = self._embed_audio(X)
