@@ -107,9 +107,9 @@ def evaluate(name, encoder, X_val, y_val, args, row):
         f"{k}={v['accuracy']:.4f}" for k, v in row.items() if isinstance(v, dict)), flush=True)
 
 
-def save(results, out_dir):
+def save(results, out_dir, name=NAME):
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{NAME}.json").write_text(json.dumps(results, indent=2))
+    (out_dir / f"{name}.json").write_text(json.dumps(results, indent=2))
     lines = [
         "# SupConPretrainer on ESC-50 (train 35 classes -> val 5 classes)", "",
         f"Command: `{results['command']}`", "",
@@ -146,7 +146,7 @@ def save(results, out_dir):
                   f"{t['bfloat16']:.1f} s."]
     lines += ["", "Numbers are from a short CPU budget (see settings) and are not "
               "comparable with the published GPU-trained results."]
-    (out_dir / f"{NAME}.md").write_text("\n".join(lines) + "\n")
+    (out_dir / f"{name}.md").write_text("\n".join(lines) + "\n")
 
 
 def main(argv=None):
@@ -163,6 +163,7 @@ def main(argv=None):
                         help="also time one epoch in float32 and in bfloat16")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--name", default=NAME, help="file name of the results")
     args = parser.parse_args(argv)
     out_dir = Path(args.out)
 
@@ -190,12 +191,12 @@ def main(argv=None):
             timing[precision] = float(pre.net_.history[-1, "dur"])
             print(f"  one epoch {precision}: {timing[precision]:.1f} s", flush=True)
         results["precision_timing"] = timing
-        save(results, out_dir)
+        save(results, out_dir, args.name)
 
     row = {"name": "none: PrototypeClassifier() front-end (log-mel statistics)"}
     evaluate("baseline", MelStatistics().fit(X_tr[:1]), X_val, y_val, args, row)
     results["rows"].append(row)
-    save(results, out_dir)
+    save(results, out_dir, args.name)
 
     configs = {
         "supcon": ("supervised, loss='supcon'", dict(loss="supcon"), True),
@@ -217,8 +218,8 @@ def main(argv=None):
                                            pre.net_.history[:, "val_acc_1shot"]]}
         evaluate(key, pre, X_val, y_val, args, row)
         results["rows"].append(row)
-        save(results, out_dir)
-    print((out_dir / f"{NAME}.md").read_text())
+        save(results, out_dir, args.name)
+    print((out_dir / f"{args.name}.md").read_text())
 
 
 if __name__ == "__main__":
