@@ -246,3 +246,15 @@ def test_spectrogram_input(pre, sounds):
     assert out.shape == (len(X), pre.embedding_dim_) and np.isfinite(out).all()
     with pytest.raises(ValueError, match="mel bands"):
         pre.transform(MelSpectrogram(n_mels=16).fit_transform(X))
+
+
+def test_custom_encoder_module(sounds):
+    from skfewaudio.nn.resnet import ResNetEncoder
+
+    X, y, X_new, y_new = sounds
+    module = ResNetEncoder((4, 8), n_convs=1, pools=((2, 2), (1, 2)), output_size=(2, 1))
+    pre = SupConPretrainer(**{**FAST, "encoder": module}, max_epochs=1).fit(X, y)
+    assert pre.embedding_dim_ == 16 and pre.transform(X[:3]).shape == (3, 16)
+    assert pre.net_.module_.encoder is not module  # the user's module is copied
+    clf = FineTuneClassifier(FrozenEstimator(pre), n_blocks=2, max_epochs=1).fit(X_new, y_new)
+    assert clf.predict(X_new[:2]).shape == (2,)
