@@ -178,7 +178,11 @@ class SupConPretrainer(TransformerMixin, BaseEstimator):
     frontend_ : LogMelWindows
         Front-end settings with the training normalisation (``mean_``, ``std_``).
     embedding_dim_ : int
+        Size of the encoder output (the embedding ``transform`` returns).
     supervised_ : bool
+        Whether ``fit`` had labels.
+    fit_seconds_ : float
+        Wall time of the training loop (front-end excluded).
     n_features_in_ : int
         Samples per clip seen in fit (2-D input only; any length is accepted later).
 
