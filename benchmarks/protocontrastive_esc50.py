@@ -23,6 +23,7 @@ python benchmarks/protocontrastive_esc50.py --eval-dir DIR [--model PATH]
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -121,6 +122,10 @@ def main():
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    # SIGTERM (e.g. from `timeout`) ends training like Ctrl-C: skorch stops after the
+    # current batch, the best validation epoch is restored, and the run is still
+    # evaluated and saved.
+    signal.signal(signal.SIGTERM, _interrupt)
     command = " ".join(["python"] + sys.argv)
 
     if args.eval_dir:
@@ -160,6 +165,11 @@ def main():
                               "5-shot ci95", "best epoch", "epochs run", "train episodes",
                               "training s"],
                      notes=notes)
+
+
+def _interrupt(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills
+    raise KeyboardInterrupt
 
 
 def evaluate_saved(args, command):
