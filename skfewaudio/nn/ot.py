@@ -56,9 +56,9 @@ def sinkhorn(cost, a=None, b=None, *, reg=0.1, max_iter=1000, tol=1e-6, check_ev
     max_iter : int
         Maximum number of Sinkhorn iterations (each one updates both potentials).
     tol : float or None
-        Stop once the largest violation of the row marginals, over the whole batch,
-        is below ``tol`` (checked every ``check_every`` iterations). None runs
-        ``max_iter`` iterations.
+        A problem stops once the largest violation of its row marginals is below
+        ``tol`` (checked every ``check_every`` iterations); converged problems leave
+        the batch. None runs ``max_iter`` iterations.
     check_every : int
         How often the stopping criterion is evaluated.
 
@@ -70,31 +70,54 @@ def sinkhorn(cost, a=None, b=None, *, reg=0.1, max_iter=1000, tol=1e-6, check_ev
     if reg <= 0:
         raise ValueError(f"reg must be positive, got {reg!r}.")
     n, m = cost.shape[-2], cost.shape[-1]
-    log_a = _log_weights(a, n, cost)
-    log_b = _log_weights(b, m, cost)
-    scaled = -cost / reg  # log of the Gibbs kernel
+    flat = cost.reshape(-1, n, m)
+    scaled = -flat / reg  # log of the Gibbs kernel
+    log_a = _log_weights(a, n, cost).reshape(-1, n)
+    log_b = _log_weights(b, m, cost).reshape(-1, m)
     span = float((scaled.amax() - scaled.amin()).detach()) if scaled.numel() else 0.0
-    if span <= _MATMUL_SPAN.get(cost.dtype, 0.0):
-        lse_rows, lse_cols = _matmul_lse(scaled)
-    else:
-        def lse_rows(g):
-            return torch.logsumexp(scaled + g.unsqueeze(-2), dim=-1)
-
-        def lse_cols(f):
-            return torch.logsumexp(scaled + f.unsqueeze(-1), dim=-2)
+    use_matmul = span <= _MATMUL_SPAN.get(cost.dtype, 0.0)
     # Potentials divided by reg: f_i = log u_i, g_j = log v_j of the scaling form.
-    f = torch.zeros_like(log_a)
-    g = torch.zeros_like(log_b)
+    f_out, g_out = torch.zeros_like(log_a), torch.zeros_like(log_b)
+    # Problems still iterating: each leaves the batch once it has converged, so a few
+    # slow problems do not make the whole batch run to max_iter.
+    active = torch.arange(len(flat), device=cost.device)
+    sub, sub_a, sub_b = scaled, log_a, log_b
+    lse_rows, lse_cols = _lse_functions(sub, use_matmul)
+    f, g = torch.zeros_like(sub_a), torch.zeros_like(sub_b)
     for it in range(max_iter):
-        f = log_a - lse_rows(g)
-        g = log_b - lse_cols(f)
+        f = sub_a - lse_rows(g)
+        g = sub_b - lse_cols(f)
         if tol is not None and (it + 1) % check_every == 0:
             # After the g update the columns are exact; the rows measure convergence.
             rows = (f + lse_rows(g)).exp().nan_to_num(0.0)
-            if (rows - log_a.exp()).abs().max() < tol:
-                break
+            done = (rows - sub_a.exp()).abs().amax(dim=-1) < tol
+            if bool(done.any()):
+                f_out[active[done]], g_out[active[done]] = f[done], g[done]
+                keep = ~done
+                active = active[keep]
+                if len(active) == 0:
+                    break
+                sub, sub_a, sub_b, f, g = sub[keep], sub_a[keep], sub_b[keep], f[keep], g[keep]
+                lse_rows, lse_cols = _lse_functions(sub, use_matmul)
+    if len(active):
+        f_out[active], g_out[active] = f, g
+    plan = torch.exp(scaled + f_out.unsqueeze(-1) + g_out.unsqueeze(-2))
     # Padded points have f or g = -inf; nan_to_num keeps their (zero) mass finite.
-    return torch.exp(scaled + f.unsqueeze(-1) + g.unsqueeze(-2)).nan_to_num(0.0)
+    return plan.nan_to_num(0.0).reshape(cost.shape)
+
+
+def _lse_functions(scaled, use_matmul):
+    """Row and column log-sum-exp of ``scaled`` plus a potential."""
+    if use_matmul:
+        return _matmul_lse(scaled)
+
+    def lse_rows(g):
+        return torch.logsumexp(scaled + g.unsqueeze(-2), dim=-1)
+
+    def lse_cols(f):
+        return torch.logsumexp(scaled + f.unsqueeze(-1), dim=-2)
+
+    return lse_rows, lse_cols
 
 
 def _matmul_lse(scaled):
