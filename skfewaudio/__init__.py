@@ -1,9 +1,13 @@
 """skfewaudio: scikit-learn estimators for few-shot audio classification."""
 
+from .clap import MultiGrainedCLAPAdapter
 from .datasets import fetch_esc50, load_audio_folder, make_sounds
+from .detection import FewShotEventDetector, event_f_measure, read_events_csv, write_events_csv
 from .episodes import ClassDisjointSplit, EpisodeSampler, EpisodeScorer, evaluate_episodes
 from .features import MelSpectrogram, MelStatistics, SpecAugment
+from .protocontrastive import ProtoContrastiveClassifier
 from .prototype import PrototypeClassifier
+from .supcon import FineTuneClassifier, SupConPretrainer
 
 __version__ = "0.1.0.dev0"
 
@@ -11,12 +15,20 @@ __all__ = [
     "ClassDisjointSplit",
     "EpisodeSampler",
     "EpisodeScorer",
+    "FewShotEventDetector",
+    "FineTuneClassifier",
     "MelSpectrogram",
     "MelStatistics",
+    "MultiGrainedCLAPAdapter",
+    "ProtoContrastiveClassifier",
     "PrototypeClassifier",
     "SpecAugment",
+    "SupConPretrainer",
     "evaluate_episodes",
+    "event_f_measure",
     "fetch_esc50",
     "load_audio_folder",
     "make_sounds",
+    "read_events_csv",
+    "write_events_csv",
 ]

@@ -11,6 +11,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import joblib
 import numpy as np
@@ -18,16 +19,45 @@ import numpy as np
 from . import __version__
 from .datasets import load_audio_folder, make_sounds
 from .episodes import evaluate_episodes
+from .protocontrastive import ProtoContrastiveClassifier
 from .prototype import PrototypeClassifier
+from .supcon import SupConPretrainer
 
 
-def _prototype(sample_rate, random_state):
-    return PrototypeClassifier(sample_rate=sample_rate)
+def _prototype(sample_rate, random_state, demo):
+    return PrototypeClassifier(metric="cosine", sample_rate=sample_rate)
 
 
-# name -> (factory(sample_rate, random_state), needs training classes, description)
+def _protocontrastive(sample_rate, random_state, demo):
+    if demo:  # small network and front-end for 1 s synthetic clips, under a minute
+        return ProtoContrastiveClassifier(
+            n_maps=32, n_mels=64, n_fft=512, hop_length=256, window_seconds=1.0,
+            metric="cosine", n_way=10, n_shot=2, n_query=2, episodes_per_epoch=20,
+            max_epochs=3, lr=2e-3, n_views=1, freq_mask=8, time_mask=8,
+            sample_rate=sample_rate, random_state=random_state, verbose=1)
+    return ProtoContrastiveClassifier(metric="cosine", sample_rate=sample_rate,
+                                      random_state=random_state, verbose=1)
+
+
+def _supcon(sample_rate, random_state, demo):
+    return SupConPretrainer(encoder="small", sample_rate=sample_rate,
+                            random_state=random_state, verbose=1)
+
+
+class Method(NamedTuple):
+    factory: Callable  # (sample_rate, random_state, demo) -> unfitted estimator
+    learns: bool  # fitted on training classes before the episodes
+    description: str
+    in_demo: bool
+
+
 METHODS = {
-    "prototype": (_prototype, False, "nearest prototype on log-mel statistics (no learning)"),
+    "prototype": Method(_prototype, False,
+                        "nearest prototype on log-mel statistics (no learning)", True),
+    "protocontrastive": Method(_protocontrastive, True,
+                               "prototypical network meta-trained with an angular term", True),
+    "supcon": Method(_supcon, True, "supervised contrastive pre-training, prototype head",
+                     False),
 }
 
 
@@ -56,7 +86,7 @@ def _build_parser():
     demo = commands.add_parser("demo", help="few-shot demo on built-in synthetic sounds")
     demo.add_argument("--episodes", type=int, default=2000, help="episodes per setting")
     demo.add_argument("--methods", nargs="+", default=None, choices=_method_names(),
-                      help="methods to compare (default: all)")
+                      help="methods to compare (default: prototype, protocontrastive)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=_run_demo)
 
@@ -111,18 +141,20 @@ def _print_table(rows):
 def _run_demo(args):
     started = time.perf_counter()
     sample_rate = 16000
+    # Low SNR and wide within-class variation, so that learning has something to learn.
     X, y = make_sounds(n_classes=30, n_per_class=20, duration=1.0, sample_rate=sample_rate,
-                       random_state=args.seed)
+                       snr_db=(-5, 5), variation=2.0, random_state=args.seed)
     base_classes = np.unique(y)[:20]
     is_base = np.isin(y, base_classes)
     print(f"synthetic sounds: {is_base.sum()} clips of {len(base_classes)} base classes "
           f"for training, {(~is_base).sum()} clips of 10 novel classes for evaluation")
     args.n_way, args.n_query = 5, 1
     rows = []
-    for name in args.methods or _method_names():
-        factory, _, description = METHODS[name]
-        print(f"\n{name}: {description}")
-        estimator = factory(sample_rate, args.seed).fit(X[is_base], y[is_base])
+    names = args.methods or [name for name, method in METHODS.items() if method.in_demo]
+    for name in names:
+        print(f"\n{name}: {METHODS[name].description}")
+        estimator = METHODS[name].factory(sample_rate, args.seed, True)
+        estimator.fit(X[is_base], y[is_base])
         rows += _score_table(estimator, X[~is_base], y[~is_base], [1, 5], args, name)
     _print_table(rows)
     print(f"\n5-way episodes on novel classes, 1 query per class, {args.episodes} episodes; "
@@ -146,9 +178,9 @@ def _run_evaluate(args):
     if args.model is not None:
         estimator, label = joblib.load(args.model), args.model.name
     else:
-        factory, needs_training, _ = METHODS[args.method]
-        estimator, label = factory(args.sample_rate, args.seed), args.method
-        if needs_training:
+        method = METHODS[args.method]
+        estimator, label = method.factory(args.sample_rate, args.seed, False), args.method
+        if method.learns:
             if args.split_file is None:
                 raise ValueError(f"method {args.method!r} learns from training classes: "
                                  "give --split-file with a train list.")
