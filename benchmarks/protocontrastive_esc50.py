@@ -20,7 +20,9 @@ python benchmarks/protocontrastive_esc50.py --stage ablation --epochs 8 \
 python benchmarks/protocontrastive_esc50.py --stage best --epochs 30 --threads 1 \
     --set contrastive=angular
 python benchmarks/protocontrastive_esc50.py --stage best --epochs 45 --threads 2 \
-    --set contrastive=supcon
+    --set contrastive=supcon --tag _supcon_long
+python benchmarks/protocontrastive_esc50.py --stage best --epochs 70 --threads 2 \
+    --set contrastive=supcon --tag _supcon_xl    # the committed model
 python benchmarks/protocontrastive_esc50.py --eval-dir DIR [--model PATH]
 
 Each results file records the exact command it came from.
@@ -116,7 +118,7 @@ def main():
     parser.add_argument("--data", default=DEFAULT_ESC50)
     parser.add_argument("--stage", choices=["ablation", "best", "single"], default="ablation")
     parser.add_argument("--epochs", type=int, default=None,
-                        help="epochs (default 8 for ablation, 45 for best)")
+                        help="epochs (default 8 for ablation, 70 for best)")
     parser.add_argument("--episodes-per-epoch", type=int, default=None,
                         help="default 15 for ablation, 20 for best")
     parser.add_argument("--eval-episodes", type=int, default=None,
@@ -145,7 +147,7 @@ def main():
     overrides = parse_overrides(args.set)
     eval_episodes = args.eval_episodes or 2000
     stage = args.stage
-    epochs = args.epochs or (45 if stage == "best" else 8)
+    epochs = args.epochs or (70 if stage == "best" else 8)
     per_epoch = args.episodes_per_epoch or (20 if stage == "best" else 15)
     budget = dict(max_epochs=epochs, episodes_per_epoch=per_epoch)
     configs = ABLATION if stage == "ablation" else [(stage, BEST)]
