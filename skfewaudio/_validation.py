@@ -18,9 +18,11 @@ from numbers import Integral
 import numpy as np
 from scipy.sparse import issparse
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import column_or_1d
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 __all__ = [
+    "validate_fit_audio",
+    "validate_audio_after_fit",
     "check_waveforms",
     "check_audio",
     "check_labels",
@@ -196,6 +198,25 @@ def check_audio(X):
         _check_finite(X.reshape(len(X), -1))
         return X
     return check_waveforms(X)
+
+
+def validate_fit_audio(estimator, X, *, spectrograms=True):
+    """Validate clips given to ``fit`` and record ``n_features_in_`` for 2-D arrays.
+
+    ``spectrograms=False`` accepts waveforms only (see :func:`check_waveforms`).
+    """
+    X = check_audio(X) if spectrograms else check_waveforms(X)
+    is_2d = isinstance(X, np.ndarray) and X.ndim == 2
+    validate_data(estimator, X, skip_check_array=True, ensure_2d=is_2d)
+    return X
+
+
+def validate_audio_after_fit(estimator, X, *, spectrograms=True):
+    """Validate clips given to a fitted estimator; clips of any length are accepted."""
+    check_is_fitted(estimator)
+    X = check_audio(X) if spectrograms else check_waveforms(X)
+    validate_data(estimator, X, skip_check_array=True, ensure_2d=False, reset=False)
+    return X
 
 
 def check_labels(y, n_clips, *, min_classes=2, estimator=None):

@@ -6,14 +6,15 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._prototypes import METRICS, as_2d_embedding, prototype_distances, softmax_neg
 from ._validation import (
     TRANSFORMER_EXPECTED_FAILED_CHECKS,
-    check_audio,
     check_labels,
     check_query_labels,
+    validate_audio_after_fit,
+    validate_fit_audio,
 )
 from .features import MelStatistics
 
@@ -85,9 +86,8 @@ class PrototypeClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self
         """
         self._validate_params()
-        X = check_audio(X)
+        X = validate_fit_audio(self, X)
         y = check_labels(y, len(X), estimator=self)
-        validate_data(self, X, skip_check_array=True, ensure_2d=_is_2d(X))
         encoder = self._ready_encoder()
         # Explicit None tests: a Pipeline encoder defines __len__, so `or` would misfire.
         self.encoder_ = clone(self.encoder).fit(X, y) if encoder is None else encoder
@@ -105,9 +105,7 @@ class PrototypeClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         -------
         embeddings : ndarray of shape (n_clips, n_features)
         """
-        check_is_fitted(self)
-        X = check_audio(X)
-        validate_data(self, X, skip_check_array=True, ensure_2d=False, reset=False)
+        X = validate_audio_after_fit(self, X)
         return as_2d_embedding(self.encoder_.transform(X))
 
     def _distances(self, X):
@@ -166,7 +164,3 @@ class PrototypeClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
 # MelStatistics learns nothing from data; fitting it only checks its parameters.
 _ONE_SILENT_CLIP = np.zeros((1, 1), dtype=np.float32)
-
-
-def _is_2d(X):
-    return isinstance(X, np.ndarray) and X.ndim == 2

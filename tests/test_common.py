@@ -1,6 +1,5 @@
 """scikit-learn's standard checks on every public estimator of skfewaudio."""
 
-import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skfewaudio.utils import all_estimators

@@ -7,14 +7,15 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from .._torch_utils import make_generator, resolve_device
 from .._validation import (
     WAVEFORM_EXPECTED_FAILED_CHECKS,
     check_labels,
     check_query_labels,
-    check_waveforms,
+    validate_audio_after_fit,
+    validate_fit_audio,
 )
 from ..nn.clap_adapter import MultiGrainedAdapter
 from ._backbone import BACKBONE_NAMES, load_backbone
@@ -202,10 +203,8 @@ class MultiGrainedCLAPAdapter(ClassifierMixin, BaseEstimator):
                              "enable at least one.")
         if X is None:
             return self._fit_zero_shot(y, switches, captions)
-        X = check_waveforms(X)
+        X = validate_fit_audio(self, X, spectrograms=False)
         y = check_labels(y, len(X), estimator=self)
-        validate_data(self, X, skip_check_array=True,
-                      ensure_2d=isinstance(X, np.ndarray) and X.ndim == 2)
         return self._fit(X, y, captions, switches)
 
     def _switches(self):
@@ -327,9 +326,7 @@ class MultiGrainedCLAPAdapter(ClassifierMixin, BaseEstimator):
         return self.net_.forward(inputs, training=False, device="cpu").float()
 
     def _query_inputs(self, X, captions):
-        check_is_fitted(self)
-        X = check_waveforms(X)
-        validate_data(self, X, skip_check_array=True, ensure_2d=False, reset=False)
+        X = validate_audio_after_fit(self, X, spectrograms=False)
         coarse, fine = self._embed_audio(X)
         caption = self._caption_embeddings(X, captions) if self.uses_captions_ else None
         if captions is not None and not self.uses_captions_ and self.use_captions:

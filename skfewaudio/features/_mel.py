@@ -7,14 +7,13 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._torch_utils import length_groups, pad_or_crop, resolve_device
 from .._validation import (
     TRANSFORMER_EXPECTED_FAILED_CHECKS,
-    check_audio,
-    check_waveforms,
     is_spectrogram_batch,
+    validate_audio_after_fit,
+    validate_fit_audio,
 )
 from ..nn.frontend import LogMelSpectrogram
 
@@ -123,8 +122,7 @@ class MelSpectrogram(TransformerMixin, BaseEstimator):
         y : ignored
         """
         self._validate_params()
-        X = check_waveforms(X)
-        validate_data(self, X, skip_check_array=True, ensure_2d=isinstance(X, np.ndarray))
+        X = validate_fit_audio(self, X, spectrograms=False)
         if self.duration is not None:
             self.n_samples_ = max(1, int(round(self.duration * self.sample_rate)))
         else:
@@ -139,9 +137,7 @@ class MelSpectrogram(TransformerMixin, BaseEstimator):
         -------
         spectrograms : ndarray of shape (n_clips, n_mels, n_frames_)
         """
-        check_is_fitted(self)
-        X = check_waveforms(X)
-        validate_data(self, X, skip_check_array=True, ensure_2d=False, reset=False)
+        X = validate_audio_after_fit(self, X, spectrograms=False)
         module = build_log_mel(
             sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length,
             n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax, log=self.log,
@@ -196,8 +192,7 @@ class MelStatistics(TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         """Check parameters and input; nothing is learned."""
         self._validate_params()
-        X = check_audio(X)
-        validate_data(self, X, skip_check_array=True, ensure_2d=isinstance(X, np.ndarray))
+        X = validate_fit_audio(self, X)
         self.n_features_out_ = 2 * (X.shape[1] if is_spectrogram_batch(X) else self.n_mels)
         return self
 
@@ -208,9 +203,7 @@ class MelStatistics(TransformerMixin, BaseEstimator):
         -------
         embeddings : ndarray of shape (n_clips, 2 * n_mels)
         """
-        check_is_fitted(self)
-        X = check_audio(X)
-        validate_data(self, X, skip_check_array=True, ensure_2d=False, reset=False)
+        X = validate_audio_after_fit(self, X)
         if is_spectrogram_batch(X):
             return _mean_std_over_time(X)
         module = build_log_mel(

@@ -14,7 +14,6 @@ with ``sigma ~ U(0, 0.1)``.
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from .augment import SpecAugment
 

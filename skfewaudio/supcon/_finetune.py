@@ -9,15 +9,16 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetClassifier
 
 from .._torch_utils import resolve_device, torch_seed
 from .._validation import (
     WAVEFORM_EXPECTED_FAILED_CHECKS,
-    check_audio,
     check_labels,
     check_query_labels,
+    validate_audio_after_fit,
+    validate_fit_audio,
 )
 from .._windows import combine_by_clip
 from ..nn.contrastive_augment import RandomTimeCrop
@@ -129,9 +130,8 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
         self
         """
         self._validate_params()
-        X = check_audio(X)
+        X = validate_fit_audio(self, X)
         y = check_labels(y, len(X), estimator=self)
-        validate_data(self, X, skip_check_array=True, ensure_2d=_is_2d(X))
         if self.encoder is None:
             raise ValueError(
                 "FineTuneClassifier needs an encoder: pass a fitted SupConPretrainer "
@@ -182,9 +182,7 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
         -------
         proba : ndarray of shape (n_clips, n_classes)
         """
-        check_is_fitted(self)
-        X = check_audio(X)
-        validate_data(self, X, skip_check_array=True, ensure_2d=False, reset=False)
+        X = validate_audio_after_fit(self, X)
         windows = self.encoder_.frontend_.transform(X)
         with torch.inference_mode():
             proba = self.net_.predict_proba(windows.spectrograms)
@@ -233,7 +231,3 @@ def _fitted_pretrainer(encoder, X, y):
     counts = np.unique(y, return_counts=True)[1]
     labels = y if counts.min() >= 2 else None
     return clone(inner).fit(X, labels)
-
-
-def _is_2d(X):
-    return isinstance(X, np.ndarray) and X.ndim == 2

@@ -8,7 +8,6 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
 from skorch.callbacks import Callback, LRScheduler
 
@@ -18,6 +17,8 @@ from .._validation import (
     TRANSFORMER_EXPECTED_FAILED_CHECKS,
     check_audio,
     check_labels,
+    validate_audio_after_fit,
+    validate_fit_audio,
 )
 from .._windows import LogMelWindows, combine_by_clip
 from ..episodes import EpisodeSampler
@@ -297,8 +298,7 @@ class SupConPretrainer(TransformerMixin, BaseEstimator):
         self
         """
         self._validate_params()
-        X = check_audio(X)
-        validate_data(self, X, skip_check_array=True, ensure_2d=_is_2d(X))
+        X = validate_fit_audio(self, X)
         if y is not None:
             y = _check_pretraining_labels(y, len(X))
         if self.batch_size < _N_VIEWS:
@@ -415,9 +415,7 @@ class SupConPretrainer(TransformerMixin, BaseEstimator):
         embeddings : ndarray of shape (n_clips, embedding_dim_)
             float32, the mean of the clip's window embeddings.
         """
-        check_is_fitted(self)
-        X = check_audio(X)
-        validate_data(self, X, skip_check_array=True, ensure_2d=False, reset=False)
+        X = validate_audio_after_fit(self, X)
         windows = self.frontend_.transform(X)
         embeddings = self._embed_windows(windows.spectrograms, self.net_.module_.encoder)
         return combine_by_clip(embeddings, windows.owner, windows.n_clips)
@@ -513,7 +511,3 @@ def _contrastive_model(encoder, example_shape, projection_hidden, projection_dim
     encoder.train(was_training)
     dim = int(out.reshape(1, -1).shape[1])
     return ContrastiveModel(encoder, ProjectionHead(dim, projection_hidden or dim, projection_dim))
-
-
-def _is_2d(X):
-    return isinstance(X, np.ndarray) and X.ndim == 2
