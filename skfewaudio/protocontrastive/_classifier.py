@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from .._prototypes import METRICS, prototype_distances, softmax_neg
@@ -18,6 +18,8 @@ from .._validation import (
     check_audio,
     check_labels,
     check_query_labels,
+    validate_audio_after_fit,
+    validate_fit_audio,
 )
 from .._windows import LogMelWindows, combine_by_clip
 from ..nn.augment import SpecAugment
@@ -246,9 +248,8 @@ class ProtoContrastiveClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self
         """
         self._validate_params()
-        X = check_audio(X)
+        X = validate_fit_audio(self, X)
         y = check_labels(y, len(X), estimator=self)
-        validate_data(self, X, skip_check_array=True, ensure_2d=_is_2d(X))
         self.classes_, codes = np.unique(y, return_inverse=True)
         self._check_episode_size(codes)
         validation = None
@@ -358,9 +359,7 @@ class ProtoContrastiveClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
 
     # --------------------------------------------------------------- inference
     def _windows(self, X):
-        check_is_fitted(self)
-        X = check_audio(X)
-        validate_data(self, X, skip_check_array=True, ensure_2d=False, reset=False)
+        X = validate_audio_after_fit(self, X)
         return self.frontend_.transform(X)
 
     def transform(self, X):
@@ -423,7 +422,3 @@ class ProtoContrastiveClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         tags.transformer_tags.preserves_dtype = ["float32"]
         tags.non_deterministic = False
         return tags
-
-
-def _is_2d(X):
-    return isinstance(X, np.ndarray) and X.ndim == 2
