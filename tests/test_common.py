@@ -3,9 +3,9 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skfewaudio.utils import all_estimators
-from skfewaudio.utils._discovery import expected_failed_checks, test_instance
+from skfewaudio.utils._discovery import expected_failed_checks, instance_for_tests
 
-ESTIMATORS = [test_instance(cls) for _, cls in all_estimators()]
+ESTIMATORS = [instance_for_tests(cls) for _, cls in all_estimators()]
 
 
 def test_all_estimators_found():

@@ -29,7 +29,7 @@ def all_estimators():
     return sorted(found.items())
 
 
-def test_instance(cls):
+def instance_for_tests(cls):
     """An instance with the class's small, fast test settings, if it declares any."""
     params = cls.get_test_params() if hasattr(cls, "get_test_params") else {}
     return cls(**params)
