@@ -238,3 +238,13 @@ def test_encoders_shapes():
     assert Conv4Encoder()(spec).shape == (2, 64 * 8 * 10)
     assert Conv4Encoder(pool="mean")(spec).shape == (2, 64)
     assert CRNNEncoder()(spec).shape == (2, 128)
+
+
+def test_fit_leaves_the_global_torch_random_stream_alone():
+    X, y = make_sounds(n_classes=3, n_per_class=3, duration=0.1, sample_rate=8000,
+                       random_state=0)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    ProtoContrastiveClassifier(**ProtoContrastiveClassifier.get_test_params()).fit(X, y)
+    torch.testing.assert_close(torch.rand(3), expected)

@@ -259,7 +259,8 @@ class ProtoContrastiveClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
             X_val = check_audio(X_val)
             y_val = check_labels(y_val, len(X_val), estimator=self)
             validation = (X_val, y_val)
-        return self._fit(X, codes, validation)
+        with torch.random.fork_rng(devices=[]):  # seed training, leave the caller's stream
+            return self._fit(X, codes, validation)
 
     def _check_episode_size(self, codes):
         counts = np.bincount(codes, minlength=len(self.classes_))
