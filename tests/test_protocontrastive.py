@@ -248,3 +248,17 @@ def test_fit_leaves_the_global_torch_random_stream_alone():
     torch.manual_seed(123)
     ProtoContrastiveClassifier(**ProtoContrastiveClassifier.get_test_params()).fit(X, y)
     torch.testing.assert_close(torch.rand(3), expected)
+
+
+def test_same_seed_gives_bit_identical_model_on_one_thread():
+    X, y = make_sounds(n_classes=4, n_per_class=4, duration=0.2, sample_rate=8000,
+                       random_state=1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # several threads sum in a varying order (docs/api.md)
+    try:
+        params = ProtoContrastiveClassifier.get_test_params()
+        first = ProtoContrastiveClassifier(**params).fit(X, y).transform(X)
+        second = ProtoContrastiveClassifier(**params).fit(X, y).transform(X)
+    finally:
+        torch.set_num_threads(threads)
+    np.testing.assert_array_equal(first, second)
