@@ -65,7 +65,8 @@ def evaluate_episodes(estimator, X, y, *, n_way=5, n_shot=1, n_query=1, n_episod
         if metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}, got {metric!r}.")
         embeddings = as_2d_embedding(embedder.transform(X))
-        accuracies = _cached_episode_accuracies(embeddings, support, query, metric, progress)
+        accuracies = cached_episode_accuracies(embeddings, support, query, metric,
+                                               progress=progress)
     else:
         accuracies = _refit_episode_accuracies(estimator, X, y, support, query, n_jobs, progress)
     return {
@@ -91,7 +92,20 @@ def _shared_embedder(estimator):
     return None
 
 
-def _cached_episode_accuracies(embeddings, support, query, metric, progress):
+def cached_episode_accuracies(embeddings, support, query, metric, *, progress=False):
+    """Nearest-prototype accuracy of each episode on precomputed embeddings.
+
+    Parameters
+    ----------
+    embeddings : ndarray of shape (n_clips, n_features)
+    support, query : ndarray of shape (n_episodes, n_way, n_shot / n_query)
+        Indices into ``embeddings``, as :meth:`EpisodeSampler.sample` returns them.
+    metric : {"euclidean", "cosine"}
+
+    Returns
+    -------
+    accuracies : ndarray of shape (n_episodes,)
+    """
     n_episodes, n_way, n_query = query.shape
     truth = np.repeat(np.arange(n_way), n_query)
     accuracies = np.empty(n_episodes)

@@ -8,8 +8,8 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback
 from torch.utils.data import Dataset
 
-from .._prototypes import prototype_distances
 from ..episodes import EpisodeSampler
+from ..episodes._evaluate import cached_episode_accuracies
 
 _EPISODE_DRAW = 256  # episodes drawn at a time from the seeded stream
 
@@ -125,7 +125,8 @@ class EpisodicValidation(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         embeddings = self.embed_clips(net.module_, self.windows)
-        accuracy = episode_accuracy(embeddings, self.support_, self.query_, self.metric)
+        accuracy = float(cached_episode_accuracies(embeddings, self.support_, self.query_,
+                                                   self.metric).mean())
         epoch = len(net.history)
         improved = accuracy > self.best_score_
         if improved:
@@ -143,11 +144,3 @@ class EpisodicValidation(Callback):
         if self.best_state_ is not None:
             net.module_.load_state_dict(self.best_state_)
 
-
-def episode_accuracy(embeddings, support, query, metric):
-    """Mean accuracy of nearest-prototype classification over cached episodes."""
-    n_episodes, n_way, n_query = query.shape
-    prototypes = embeddings[support].mean(axis=2)
-    queries = embeddings[query].reshape(n_episodes, n_way * n_query, -1)
-    predicted = prototype_distances(queries, prototypes, metric).argmin(axis=2)
-    return float((predicted == np.repeat(np.arange(n_way), n_query)).mean())

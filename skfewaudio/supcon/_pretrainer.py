@@ -11,7 +11,6 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from skorch import NeuralNet
 from skorch.callbacks import Callback, LRScheduler
 
-from .._prototypes import prototype_distances
 from .._torch_utils import resolve_device, torch_seed
 from .._validation import (
     TRANSFORMER_EXPECTED_FAILED_CHECKS,
@@ -22,6 +21,7 @@ from .._validation import (
 )
 from .._windows import LogMelWindows, combine_by_clip
 from ..episodes import EpisodeSampler
+from ..episodes._evaluate import cached_episode_accuracies
 from ..nn.contrastive_augment import method_c_views
 from ..nn.losses.angular_contrastive import AngularContrastiveLoss
 from ..nn.resnet import ContrastiveModel, ProjectionHead, resnet_encoder, small_encoder
@@ -82,11 +82,8 @@ class _FewShotValidation(Callback):
                 continue
             sampler = EpisodeSampler(n_way, n_shot, 1, self.n_episodes, self.random_state)
             support, query = sampler.sample(self.labels)
-            prototypes = embeddings[support].mean(axis=2)
-            queries = embeddings[query].reshape(len(query), -1, embeddings.shape[1])
-            predicted = prototype_distances(queries, prototypes, "cosine").argmin(axis=2)
-            truth = np.repeat(np.arange(n_way), query.shape[2])
-            net.history.record(f"val_acc_{n_shot}shot", float((predicted == truth).mean()))
+            accuracies = cached_episode_accuracies(embeddings, support, query, "cosine")
+            net.history.record(f"val_acc_{n_shot}shot", float(accuracies.mean()))
 
 
 class SupConPretrainer(TransformerMixin, BaseEstimator):
