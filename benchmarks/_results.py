@@ -33,6 +33,16 @@ def hardware():
     }
 
 
+def timings(fn, repeats):
+    """Run ``fn`` ``repeats`` times; return its last output and every wall time (s)."""
+    seconds, out = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        seconds.append(time.perf_counter() - start)
+    return out, seconds
+
+
 def save_results(name, rows, *, columns, title, notes=""):
     """Write ``results/<name>.json`` and ``results/<name>.md`` and print the table."""
     RESULTS.mkdir(exist_ok=True)

@@ -10,22 +10,16 @@ Usage: python benchmarks/frontend_speed.py [--repeats 3]
 """
 
 import argparse
-import time
 
 import librosa
 import numpy as np
 
-from _results import save_results
+from _results import save_results, timings
 from skfewaudio import MelSpectrogram, PrototypeClassifier, evaluate_episodes, make_sounds
 
 
 def best_time(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return min(timings(fn, repeats)[1])
 
 
 def mel_rows(repeats):

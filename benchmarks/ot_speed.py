@@ -17,22 +17,17 @@ checks that the similarities ``sum T*_ij cos_ij`` agree, and reports the times.
 """
 
 import argparse
-import time
 
 import numpy as np
 import torch
 
-from _results import save_results
+from _results import save_results, timings
 from skfewaudio.nn.ot import cosine_matrix, sinkhorn
 
 
 def _timed(fn, repeats):
-    times, out = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return out, float(np.median(times))
+    out, seconds = timings(fn, repeats)
+    return out, float(np.median(seconds))
 
 
 def _offline_backbone_features(args):
