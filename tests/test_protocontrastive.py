@@ -17,7 +17,7 @@ from skfewaudio import (
 )
 from skfewaudio.nn.encoders import Conv4Encoder, CRNNEncoder
 from skfewaudio.nn.fusion import MultiViewEncoder, ViewFusion
-from skfewaudio.nn.losses.prototypical import PrototypicalLoss, ProtoContrastiveLoss
+from skfewaudio.nn.losses import PrototypicalLoss, ProtoContrastiveLoss
 from skfewaudio.protocontrastive import ProtoContrastiveClassifier
 
 # A tiny front-end and network: 8 kHz, 32 mels, 0.5 s windows.

@@ -12,15 +12,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
-pytest.importorskip("pytorch_metric_learning")
-
-from skfewaudio import MelStatistics, PrototypeClassifier, make_sounds  # noqa: E402
-from skfewaudio.supcon import (  # noqa: E402
+from skfewaudio import MelStatistics, PrototypeClassifier, make_sounds
+from skfewaudio.supcon import (
     ClassBalancedBatchSampler,
     FineTuneClassifier,
     SupConPretrainer,
 )
-from skfewaudio.supcon._pretrainer import _net_on_cpu  # noqa: E402
+from skfewaudio.supcon._pretrainer import _net_on_cpu
 
 DURATION = 0.5
 FAST = dict(encoder="small", window_seconds=DURATION, n_mels=32, batch_size=16,
@@ -249,7 +247,7 @@ def test_spectrogram_input(pre, sounds):
 
 
 def test_custom_encoder_module(sounds):
-    from skfewaudio.nn.resnet import ResNetEncoder
+    from skfewaudio.nn import ResNetEncoder
 
     X, y, X_new, y_new = sounds
     module = ResNetEncoder((4, 8), n_convs=1, pools=((2, 2), (1, 2)), output_size=(2, 1))

@@ -22,10 +22,10 @@ from .._validation import (
     validate_fit_audio,
 )
 from .._windows import LogMelWindows, combine_by_clip
-from ..nn.augment import SpecAugment
+from ..nn.augment import TimeFrequencyMasking
 from ..nn.encoders import build_encoder
 from ..nn.fusion import MultiViewEncoder
-from ..nn.losses.prototypical import PrototypicalLoss, ProtoContrastiveLoss
+from ..nn.losses import PrototypicalLoss, ProtoContrastiveLoss
 from ._training import EpisodeLoader, EpisodeStream, EpisodicNet, EpisodicValidation, embed
 
 
@@ -347,7 +347,7 @@ class ProtoContrastiveClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
             encoder.train()
         augment = None
         if self.augment:
-            augment = SpecAugment(freq_mask_param=self.freq_mask, time_mask_param=self.time_mask)
+            augment = TimeFrequencyMasking(freq_mask_param=self.freq_mask, time_mask_param=self.time_mask)
         return MultiViewEncoder(
             encoder, dim, n_views=self.n_views, augment=augment,
             projection_dim=self.projection_dim if self.contrastive is not None else None,

@@ -9,7 +9,7 @@ from skorch.callbacks import Callback
 from torch.utils.data import Dataset
 
 from ..episodes import EpisodeSampler
-from ..episodes._evaluate import cached_episode_accuracies
+from ..episodes import cached_episode_accuracies
 
 _EPISODE_DRAW = 256  # episodes drawn at a time from the seeded stream
 

@@ -21,8 +21,8 @@ from .._validation import (
     validate_fit_audio,
 )
 from .._windows import combine_by_clip
-from ..nn.contrastive_augment import RandomTimeCrop
-from ..nn.resnet import FineTuneNet
+from ..nn.augment import RandomTimeCrop
+from ..nn.heads import FineTuneNet
 from ._pretrainer import SupConPretrainer
 
 

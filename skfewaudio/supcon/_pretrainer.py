@@ -20,11 +20,11 @@ from .._validation import (
     validate_fit_audio,
 )
 from .._windows import LogMelWindows, combine_by_clip
-from ..episodes import EpisodeSampler
-from ..episodes._evaluate import cached_episode_accuracies
-from ..nn.contrastive_augment import method_c_views
-from ..nn.losses.angular_contrastive import AngularContrastiveLoss
-from ..nn.resnet import ContrastiveModel, ProjectionHead, resnet_encoder, small_encoder
+from ..episodes import EpisodeSampler, cached_episode_accuracies
+from ..nn.augment import contrastive_views
+from ..nn.heads import ContrastiveModel, ProjectionHead
+from ..nn.losses import AngularContrastiveLoss
+from ..nn.resnet import resnet_encoder, small_encoder
 from ._batches import BatchIterator
 
 _N_VIEWS = 2
@@ -329,7 +329,7 @@ class SupConPretrainer(TransformerMixin, BaseEstimator):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             generator = torch.Generator().manual_seed(int(rng.randint(0, 2**31 - 1)))
-            views = method_c_views(
+            views = contrastive_views(
                 mix=None if self.mix is None else tuple(self.mix),
                 max_freq_shift=self.max_freq_shift,
                 time_crop=None if self.time_crop is None else tuple(self.time_crop),
