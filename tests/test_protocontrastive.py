@@ -190,9 +190,9 @@ def test_long_clips_average_their_windows(sounds, fitted):
 def test_validation_keeps_the_best_epoch(sounds):
     X, y = sounds
     base = np.isin(y, np.unique(y)[:4])
-    clf = ProtoContrastiveClassifier(**dict(TINY, max_epochs=3, val_episodes=50))
+    clf = ProtoContrastiveClassifier(**dict(TINY, max_epochs=3, validation_episodes=50))
     clf.fit(X[base], y[base], X_val=X[~base], y_val=y[~base])
-    accuracies = clf.net_.history[:, "val_acc"]
+    accuracies = clf.net_.history[:, "valid_acc_1shot"]
     assert len(accuracies) == 3
     assert clf.best_epoch_ == int(np.argmax(accuracies)) + 1
 

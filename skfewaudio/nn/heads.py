@@ -18,7 +18,11 @@ class ProjectionHead(nn.Module):
 
 class ContrastiveModel(nn.Module):
     """Encoder followed by a projector; ``forward`` gives the projection,
-    :meth:`embed` the encoder output used downstream."""
+    :meth:`embed` the encoder output used downstream.
+
+    Spectrograms ``(batch, n_mels, n_frames)`` reach the encoder as
+    ``(batch, 1, n_mels, n_frames)``.
+    """
 
     def __init__(self, encoder, projector):
         super().__init__()
@@ -26,10 +30,10 @@ class ContrastiveModel(nn.Module):
         self.projector = projector
 
     def embed(self, spec):
-        return self.encoder(spec)
+        return self.encoder(spec.unsqueeze(1))
 
     def forward(self, spec):
-        return self.projector(self.encoder(spec))
+        return self.projector(self.embed(spec))
 
 
 def trainable_parts(encoder, n_blocks):
@@ -61,7 +65,7 @@ class FineTuneNet(nn.Module):
     Parameters
     ----------
     encoder : nn.Module
-        Maps (batch, n_mels, n_frames) to (batch, embedding_dim).
+        Maps (batch, 1, n_mels, n_frames) to (batch, embedding_dim).
     embedding_dim, n_classes : int
     n_blocks : int or "all"
         See :func:`trainable_parts`.
@@ -90,4 +94,4 @@ class FineTuneNet(nn.Module):
     def forward(self, spec):
         if self.training and self.augment is not None:
             spec = self.augment(spec)
-        return self.head(self.encoder(spec))
+        return self.head(self.encoder(spec.unsqueeze(1)))

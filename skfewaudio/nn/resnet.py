@@ -1,6 +1,7 @@
 """Convolutional spectrogram encoders for contrastive pre-training (method C).
 
-Input spectrograms are ``(batch, n_mels, n_frames)``; embeddings are
+Input spectrograms are ``(batch, 1, n_mels, n_frames)`` (or without the channel
+axis); embeddings are
 ``(batch, channels[-1] * output_size[0] * output_size[1])``.
 
 * :func:`resnet_encoder`: method C's ResNet, 3 residual blocks of 3 convolutions
@@ -82,8 +83,8 @@ class ResNetEncoder(nn.Module):
         self.embedding_dim = int(channels[-1] * output_size[0] * output_size[1])
 
     def forward(self, spec):
-        """(batch, n_mels, n_frames) -> (batch, embedding_dim)."""
-        x = self.input_pool(spec.unsqueeze(1))
+        """(batch, 1, n_mels, n_frames) or (batch, n_mels, n_frames) -> (batch, embedding_dim)."""
+        x = self.input_pool(spec.unsqueeze(1) if spec.dim() == 3 else spec)
         for block in self.blocks:
             x = block(x)
         return torch.flatten(self.head_pool(x), 1)
