@@ -26,6 +26,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog
+from skorch.history import History
 
 from ._callbacks import CHECKPOINT_FILE, TrainingCheckpoint
 from ._torch_utils import resolve_device, torch_seed
@@ -114,8 +115,8 @@ class NetworkEstimator(BaseEstimator):
             **{f"optimizer__{k}": v for k, v in optimizer_params.items()},
             callbacks=list(callbacks) + user_callbacks,
             train_split=None,
-            device=self._device(),
             verbose=self.verbose,
+            device=net_kwargs.pop("device", None) or self._device(),
             **net_kwargs,
         )
 
@@ -169,6 +170,25 @@ class NetworkEstimator(BaseEstimator):
         if not history or key not in history[-1]:
             return None
         return int(np.argmax(history[:, key])) + 1
+
+    def _module_kwargs(self):
+        """The module's arguments derived from the parameters and fitted attributes."""
+        raise NotImplementedError
+
+    def _module_kwargs_for(self, module_state):
+        """The module's arguments to rebuild it around saved weights."""
+        return self._module_kwargs()
+
+    def _restore_net(self, module_state, criterion_state, history):
+        """A trained net rebuilt from saved weights and history (on the CPU)."""
+        net = self._make_net(self._module_kwargs_for(module_state), device="cpu")
+        net.initialize()
+        net.module_.load_state_dict(module_state)
+        net.criterion_.load_state_dict(criterion_state)
+        net.history = History(history)
+        self.net_ = net
+        self._tidy_net()
+        return net
 
     # -------------------------------------------------------------- inference
     def _embed_batches(self, forward, inputs):

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from . import __version__
+from ._persistence import is_model_file, load
 from .datasets import load_audio_folder, make_sounds
 from .episodes import evaluate_episodes
 from .protocontrastive import ProtoContrastiveClassifier
@@ -97,7 +98,8 @@ def _build_parser():
                           help="one sub-folder of audio files per class, or a metadata.csv")
     evaluate.add_argument("--method", default="prototype", choices=_method_names())
     evaluate.add_argument("--model", type=Path, default=None,
-                          help="a fitted estimator saved with joblib (replaces --method)")
+                          help="a fitted estimator saved with skfewaudio.save (or, trusted "
+                               "files only, joblib); replaces --method")
     evaluate.add_argument("--n-way", type=int, default=5)
     evaluate.add_argument("--n-shot", type=int, nargs="+", default=[1, 5])
     evaluate.add_argument("--n-query", type=int, default=1)
@@ -174,13 +176,24 @@ def _read_split(path, key):
     return splits[key]
 
 
+def _load_model(path):
+    """A model saved by skfewaudio.save (no code runs), or a joblib pickle (it does)."""
+    if is_model_file(path):
+        return load(path)
+    if not Path(path).is_file():
+        raise OSError(f"no model file at {path}")
+    print(f"warning: {path} is not a skfewaudio.save file; loading it as a joblib pickle, "
+          "which runs any code it contains. Only load pickles you trust.", file=sys.stderr)
+    return joblib.load(path)
+
+
 def _run_evaluate(args):
     on_error = "warn" if args.skip_bad_files else "raise"
     eval_classes = _read_split(args.split_file, args.eval_split) if args.split_file else None
     data = load_audio_folder(args.directory, sample_rate=args.sample_rate,
                              classes=eval_classes, on_error=on_error, progress=True)
     if args.model is not None:
-        estimator, label = joblib.load(args.model), args.model.name
+        estimator, label = _load_model(args.model), args.model.name
     else:
         method = METHODS[args.method]
         estimator, label = method.factory(args.sample_rate, args.seed, False), args.method

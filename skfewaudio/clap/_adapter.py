@@ -283,6 +283,22 @@ class MultiGrainedCLAPAdapter(NetworkClassifierMixin, NetworkEstimator):
     def _module_factory(self):
         return MultiGrainedAdapter
 
+    def _module_kwargs_for(self, module_state):
+        """The adapter's frozen buffers (support cache, explanations) come back from
+        the saved weights; only the switches and scalars from the parameters."""
+        has_support = "support_coarse" in module_state
+        return dict(
+            support_coarse=module_state.get("support_coarse"),
+            support_fine=module_state.get("support_fine"),
+            support_labels=(module_state["support_values"].argmax(dim=1) if has_support
+                            else None),
+            explanations=module_state["explanations"],
+            explanation_mask=module_state["explanation_mask"],
+            caption_dim=module_state["explanations"].shape[-1] if self.uses_captions_ else 0,
+            alpha=self.alpha, beta=self.beta, ot_reg=self.ot_reg,
+            ot_max_iter=self.ot_max_iter, **self._switches(),
+        )
+
     def _criterion(self):
         return torch.nn.CrossEntropyLoss
 

@@ -311,7 +311,7 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
             random_state=int(rng.randint(0, 2**31 - 1)),
         )
         self.net_ = self._make_net(
-            self._module_kwargs(windows.spectrograms.shape[1:]), callbacks=callbacks,
+            self._module_kwargs(), callbacks=callbacks,
             lr=self.lr, max_epochs=self.max_epochs, iterator_train=EpisodeLoader,
             n_support=self.n_way * self.n_shot,
         )
@@ -340,9 +340,10 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
     def _module_factory(self):
         return protocontrastive_network
 
-    def _module_kwargs(self, window_shape):
+    def _module_kwargs(self):
+        window_shape = (self.n_mels, self.frontend_.window_frames)
         return dict(
-            encoder=self.encoder, window_shape=tuple(window_shape), n_mels=self.n_mels,
+            encoder=self.encoder, window_shape=window_shape, n_mels=self.n_mels,
             n_maps=self.n_maps, in_stride=self.in_stride, n_views=self.n_views,
             augment=self.augment, freq_mask_param=self.freq_mask_param,
             time_mask_param=self.time_mask_param,

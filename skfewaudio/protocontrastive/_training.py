@@ -82,7 +82,7 @@ class EpisodeLoader:
 class EpisodicNet(NeuralNet):
     """A skorch net whose batches are episodes; the loss needs the support size."""
 
-    def __init__(self, *args, n_support, **kwargs):
+    def __init__(self, *args, n_support=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.n_support = n_support
 

@@ -168,9 +168,7 @@ class FineTuneClassifier(NetworkClassifierMixin, NetworkEstimator):
         crop_generator = torch.Generator().manual_seed(int(rng.randint(0, 2**31 - 1)))
         batch_generator = torch.Generator().manual_seed(int(rng.randint(0, 2**31 - 1)))
         self.net_ = self._make_net(
-            dict(encoder=self.encoder_.net_.module_.encoder,
-                 window_shape=windows.spectrograms.shape[1:], n_classes=len(self.classes_),
-                 n_blocks=self.n_blocks, time_crop=self.time_crop, generator=crop_generator),
+            {**self._module_kwargs(), "generator": crop_generator},
             lr=self.lr or (0.01 if frozen else 0.001),
             max_epochs=self.max_epochs or (20 if frozen else 40),
             batch_size=self.batch_size, iterator_train__shuffle=True,
@@ -182,6 +180,13 @@ class FineTuneClassifier(NetworkClassifierMixin, NetworkEstimator):
 
     def _module_factory(self):
         return finetune_network
+
+    def _module_kwargs(self):
+        frontend = self.encoder_.frontend_
+        return dict(encoder=self.encoder_.net_.module_.encoder,
+                    window_shape=(frontend.n_mels, frontend.window_frames),
+                    n_classes=len(self.classes_), n_blocks=self.n_blocks,
+                    time_crop=self.time_crop, generator=None)
 
     def _criterion(self):
         return torch.nn.CrossEntropyLoss

@@ -339,10 +339,7 @@ class SupConPretrainer(TransformerMixin, NetworkEstimator):
         if validation is not None:
             callbacks += self._validation_callbacks(validation, int(rng.randint(0, 2**31 - 1)))
         self.net_ = self._make_net(
-            dict(encoder=self.encoder, window_shape=specs.shape[1:],
-                 projection_hidden=self.projection_hidden,
-                 projection_dim=self.projection_dim),
-            callbacks=callbacks, lr=self.lr, max_epochs=self.max_epochs,
+            self._module_kwargs(), callbacks=callbacks, lr=self.lr, max_epochs=self.max_epochs,
             batch_size=self.batch_size, iterator_train=BatchIterator,
             iterator_train__supervised=self.supervised_,
             iterator_train__clips_per_class=self.clips_per_class,
@@ -385,6 +382,12 @@ class SupConPretrainer(TransformerMixin, NetworkEstimator):
 
     def _module_factory(self):
         return contrastive_network
+
+    def _module_kwargs(self):
+        return dict(encoder=self.encoder,
+                    window_shape=(self.n_mels, self.frontend_.window_frames),
+                    projection_hidden=self.projection_hidden,
+                    projection_dim=self.projection_dim)
 
     def _default_optimizer(self):
         return torch.optim.SGD, {"momentum": self.momentum, "weight_decay": self.weight_decay}
