@@ -10,7 +10,8 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from .._network import NETWORK_PARAMETER_CONSTRAINTS, NetworkClassifierMixin, NetworkEstimator
 from .._torch_utils import resolve_device
 from .._validation import (
-    WAVEFORM_EXPECTED_FAILED_CHECKS,
+    CLASSIFIER_EXPECTED_FAILED_CHECKS,
+    check_fit_labels,
     check_labels,
     validate_audio_after_fit,
     validate_fit_audio,
@@ -222,7 +223,7 @@ class MultiGrainedCLAPAdapter(NetworkClassifierMixin, NetworkEstimator):
         if X is None:
             return self._fit_zero_shot(y, switches, captions)
         X = validate_fit_audio(self, X, spectrograms=False)
-        y = check_labels(y, len(X), estimator=self)
+        y = check_fit_labels(X, y, estimator=self)
         return self._fit_network(self._fit, X, y, captions, switches)
 
     def _switches(self):
@@ -434,7 +435,7 @@ class MultiGrainedCLAPAdapter(NetworkClassifierMixin, NetworkEstimator):
         return state
 
     _expected_failed_checks = {
-        **WAVEFORM_EXPECTED_FAILED_CHECKS,
+        **CLASSIFIER_EXPECTED_FAILED_CHECKS,
     }
 
     def __sklearn_tags__(self):

@@ -13,8 +13,9 @@ from .._callbacks import EpisodicAccuracy, ResumableEarlyStopping
 from .._network import NETWORK_PARAMETER_CONSTRAINTS, NetworkClassifierMixin, NetworkEstimator
 from .._prototypes import METRICS, prototype_distances, softmax_neg
 from .._validation import (
-    TRANSFORMER_EXPECTED_FAILED_CHECKS,
+    CLASSIFIER_TRANSFORMER_EXPECTED_FAILED_CHECKS,
     check_audio,
+    check_fit_labels,
     check_labels,
     validate_audio_after_fit,
     validate_fit_audio,
@@ -268,7 +269,7 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
         """
         self._validate_params()
         X = validate_fit_audio(self, X)
-        y = check_labels(y, len(X), estimator=self)
+        y = check_fit_labels(X, y, estimator=self)
         self.classes_, codes = np.unique(y, return_inverse=True)
         self._check_episode_size(codes)
         validation = None
@@ -407,7 +408,7 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
             "n_views": 2, "contrastive": "supcon", "projection_dim": 8, "random_state": 0,
         }
 
-    _expected_failed_checks = TRANSFORMER_EXPECTED_FAILED_CHECKS
+    _expected_failed_checks = CLASSIFIER_TRANSFORMER_EXPECTED_FAILED_CHECKS
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -13,8 +13,8 @@ from .._encoders import fitted_or_none
 from .._network import NETWORK_PARAMETER_CONSTRAINTS, NetworkClassifierMixin, NetworkEstimator
 from .._torch_utils import output_dim
 from .._validation import (
-    WAVEFORM_EXPECTED_FAILED_CHECKS,
-    check_labels,
+    CLASSIFIER_EXPECTED_FAILED_CHECKS,
+    check_fit_labels,
     validate_audio_after_fit,
     validate_fit_audio,
 )
@@ -151,7 +151,7 @@ class FineTuneClassifier(NetworkClassifierMixin, NetworkEstimator):
         """
         self._validate_params()
         X = validate_fit_audio(self, X)
-        y = check_labels(y, len(X), estimator=self)
+        y = check_fit_labels(X, y, estimator=self)
         if self.encoder is None:
             raise ValueError(
                 "FineTuneClassifier needs an encoder: pass a fitted SupConPretrainer "
@@ -206,7 +206,7 @@ class FineTuneClassifier(NetworkClassifierMixin, NetworkEstimator):
         return combine_by_clip(proba, windows.owner, windows.n_clips)
 
     _expected_failed_checks = {
-        **WAVEFORM_EXPECTED_FAILED_CHECKS,
+        **CLASSIFIER_EXPECTED_FAILED_CHECKS,
         "check_estimators_overwrite_params": (
             "the check compares joblib.hash of a deepcopy of the fitted torch encoder "
             "with the original, whose serialised bytes differ though every tensor is "
