@@ -3,7 +3,6 @@
 from numbers import Integral, Real
 
 import numpy as np
-from scipy.stats import rankdata
 
 from ._prototypes import as_2d_embedding, normalize
 
@@ -71,7 +70,7 @@ def rank_for_labelling(classifier, X_pool, *, n=10, strategy="margin", diversity
         raise ValueError(f"n must be a positive integer, got {n!r}.")
     informative = _informativeness(classifier, X_pool, strategy)
     n = min(int(n), len(informative))
-    relevance = rankdata(informative) / len(informative)
+    relevance = _average_ranks(informative) / len(informative)
     if diversity == 0:
         return np.argsort(-relevance, kind="stable")[:n]
     if embeddings is None:
@@ -108,6 +107,15 @@ def _informativeness(classifier, X, strategy):
         return 1.0 - proba.max(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         return -np.sum(np.where(proba > 0, proba * np.log(proba), 0.0), axis=1)
+
+
+def _average_ranks(values):
+    """Ranks 1..n, ties sharing their mean rank (as scipy.stats.rankdata)."""
+    order = np.argsort(values, kind="stable")
+    _, first, counts = np.unique(values[order], return_index=True, return_counts=True)
+    ranks = np.empty(len(values))
+    ranks[order] = np.repeat(first + (counts + 1) / 2, counts)
+    return ranks
 
 
 def _top_two_gap(scores):
