@@ -280,13 +280,17 @@ class PrototypeClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     def _distances(self, X):
         check_is_fitted(self)
+        return self._embedding_distances(self.transform(X))
+
+    def _embedding_distances(self, embeddings):
+        """Distances (n_clips, n_classes) of embeddings (from :meth:`transform`)."""
         empty = self.class_counts_ == 0
         if empty.any():
             raise ValueError(
                 f"classes {self.classes_[empty].tolist()} were declared with classes= but "
                 "have no clips yet; give each at least one clip with partial_fit."
             )
-        return prototype_distances(self.transform(X), self.prototypes_, self.metric)
+        return prototype_distances(embeddings, self.prototypes_, self.metric)
 
     def score_samples(self, X):
         """Knownness of each clip: minus its distance to the nearest prototype.
@@ -322,7 +326,10 @@ class PrototypeClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         With rejection on, clips farther than ``threshold_`` from every prototype
         get ``unknown_label``.
         """
-        distances = self._distances(X)
+        return self._labels(self._distances(X))
+
+    def _labels(self, distances):
+        """Predicted labels from distances to the prototypes (see :meth:`predict`)."""
         nearest = np.argmin(distances, axis=1)
         labels = self.classes_[nearest]
         if self.rejection is None:
