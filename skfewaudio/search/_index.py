@@ -39,10 +39,12 @@ def exact_top(embeddings, center, queries, m, chunk=_CHUNK):
     ``queries`` are unit vectors (n_queries, dim); a window's score is its best cosine
     similarity to any query. The scan reads ``chunk`` rows at a time.
     """
-    queries = queries.astype(np.float32)
+    queries, center = queries.astype(np.float32), center.astype(np.float32)
     best_rows, best_scores = np.empty(0, np.int64), np.empty(0, np.float32)
     for lo in range(0, len(embeddings), chunk):
-        scores = (unit_rows(embeddings[lo:lo + chunk], center) @ queries.T).max(axis=1)
+        block = np.asarray(embeddings[lo:lo + chunk], dtype=np.float32) - center
+        norms = np.sqrt(np.maximum(np.einsum("ij,ij->i", block, block), 1e-24))
+        scores = (block @ queries.T).max(axis=1) / norms  # norms > 0: max commutes
         rows = np.arange(lo, lo + len(scores))
         best_rows = np.concatenate([best_rows, rows])
         best_scores = np.concatenate([best_scores, scores])

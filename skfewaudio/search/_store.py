@@ -55,6 +55,7 @@ class EmbeddingStore:
         self.path = Path(path)
         self.header = header
         self.encoder = encoder
+        self._searcher = None  # the HNSW index, once loaded
 
     # ------------------------------------------------------------ creating
     @classmethod
@@ -305,7 +306,7 @@ class EmbeddingStore:
             index = ("hnsw" if self.n_windows >= _index.AUTO_ANN_WINDOWS
                      and _index.have_faiss() else "exact")
         if index == "hnsw":
-            searcher = _index.HNSWIndex.for_store(self)
+            searcher = self._hnsw()
             center, find = searcher.center, searcher.top
         else:
             center = self.center()
@@ -336,7 +337,17 @@ class EmbeddingStore:
         ef_construction : int, default=80
             Candidate list size while building (higher: better graph, slower build).
         """
-        return _index.HNSWIndex.build(self, M=M, ef_construction=ef_construction)
+        self._searcher = _index.HNSWIndex.build(self, M=M, ef_construction=ef_construction)
+        return self._searcher
+
+    def _hnsw(self):
+        """The HNSW index, loaded once per store object and extended as the store grows."""
+        searcher = self._searcher
+        if searcher is None:
+            searcher = self._searcher = _index.HNSWIndex.for_store(self)
+        elif searcher.settings["n_windows"] < self.n_windows:
+            searcher.extend(self)
+        return searcher
 
     # ------------------------------------------------------------ internals
     def _write_header(self):
