@@ -196,6 +196,8 @@ class PrototypeClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         """Embed clips and add them to the running sums, counts and calibration."""
         embeddings = as_2d_embedding(self.encoder_.transform(X)).astype(np.float64)
         labels = np.unique(y) if classes is None else np.union1d(np.unique(y), classes)
+        if self.rejection is not None:  # before any state changes
+            self._check_unknown_label(labels)
         self._include_classes(labels, embeddings.shape[1])
         codes = np.searchsorted(self.classes_, y)
         np.add.at(self.class_sums_, codes, embeddings)
@@ -206,8 +208,6 @@ class PrototypeClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                                       self.metric)[np.arange(len(codes)), codes]
         self.calibration_distances_, self.n_calibration_seen_ = _reservoir_add(
             self.calibration_distances_, self.n_calibration_seen_, own[np.isfinite(own)])
-        if self.rejection is not None:
-            self._check_unknown_label()
 
     def _include_classes(self, labels, n_features):
         """Merge ``labels`` into the sorted ``classes_``, with empty sums for new ones."""
@@ -236,15 +236,17 @@ class PrototypeClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         sums[where], counts[where] = self.class_sums_, self.class_counts_
         self.classes_, self.class_sums_, self.class_counts_ = merged, sums, counts
 
-    def _check_unknown_label(self):
-        label, integer_classes = self.unknown_label, self.classes_.dtype.kind in "iu"
+    def _check_unknown_label(self, classes=None):
+        """Raise unless ``unknown_label`` fits ``classes`` (default: ``classes_``)."""
+        classes = self.classes_ if classes is None else np.asarray(classes)
+        label, integer_classes = self.unknown_label, classes.dtype.kind in "iu"
         if integer_classes != isinstance(label, Integral):
             kind = "integers" if integer_classes else "not integers"
             raise ValueError(
                 f"the classes are {kind} but unknown_label={label!r}; give an unknown_label "
                 "of the same kind (e.g. -1 for integer classes)."
             )
-        if label in self.classes_.tolist():
+        if label in classes.tolist():
             raise ValueError(
                 f"unknown_label={label!r} is one of the classes; choose another label for "
                 "rejected clips."

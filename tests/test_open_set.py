@@ -132,3 +132,12 @@ def test_calibration_sample_is_bounded_and_deterministic():
     # A uniform sample: later values are as likely to be kept as early ones.
     assert abs(np.isin(kept, values[2 * _MAX_CALIBRATION:]).mean() - 1 / 3) < 0.03
     assert np.quantile(kept, 0.95) == pytest.approx(0.95, abs=0.01)
+
+
+def test_a_refused_unknown_label_leaves_a_grown_classifier_as_it_was(open_set):
+    Xs, ys, *_ = open_set
+    clf = PrototypeClassifier(metric="cosine", rejection="auto").partial_fit(Xs[:10], ys[:10])
+    counts = clf.class_counts_.copy()
+    with pytest.raises(ValueError, match="is one of the classes"):
+        clf.partial_fit(Xs[10:12], ["unknown", "unknown"])
+    np.testing.assert_array_equal(clf.class_counts_, counts)
