@@ -158,6 +158,8 @@ def test_store_errors_say_what_to_do(tmp_path, corpus):
     with pytest.raises(ValueError, match="not with MelStatistics"):
         EmbeddingStore.open(tmp_path / "s", encoder=MelStatistics(n_mels=64))
     store.add_embeddings("a", [0.0], [1.0], np.ones((1, 256)))
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        store.search_embeddings(np.ones((1, 256)), k=0)
     with pytest.raises(ValueError, match="has 3 features but the store holds 256|"
                                          "embeddings have 3 features"):
         store.add_embeddings("b", [0.0], [1.0], np.ones((1, 3)))

@@ -296,6 +296,8 @@ class EmbeddingStore:
             raise ValueError(f"{self.path} holds no windows yet; add recordings first.")
         if aggregate not in ("mean", "max"):
             raise ValueError(f"aggregate must be 'mean' or 'max', got {aggregate!r}.")
+        if not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}.")
         if index not in ("exact", "hnsw", "auto"):
             raise ValueError(f"index must be 'exact', 'hnsw' or 'auto', got {index!r}.")
         vectors = as_2d_embedding(vectors).astype(np.float64)
