@@ -100,6 +100,9 @@ class PrototypeClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     >>> clf = PrototypeClassifier().fit(X[::2], y[::2])
     >>> clf.predict(X[1::2]).shape
     (6,)
+    >>> grown = PrototypeClassifier(rejection="auto").fit(X[::2], y[::2])
+    >>> int(grown.partial_fit(X[1:2], y[1:2]).class_counts_.sum())
+    7
     """
 
     _parameter_constraints = {
