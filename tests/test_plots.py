@@ -47,3 +47,12 @@ def test_plots_draw_one_panel_per_class(fitted):
         assert len(plot_embedding_map(clf, Z, y, Z[:5], method=method).axes) == 1
     with pytest.raises(ValueError, match="method must be"):
         plot_embedding_map(clf, Z, y, method="umap")
+
+
+def test_missing_matplotlib_is_one_clear_error(fitted, monkeypatch):
+    import sys
+
+    clf, Z, y = fitted
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    with pytest.raises(ImportError, match=r"pip install 'skfewaudio\[plots\]'"):
+        plot_support_confusion(clf, Z, y)

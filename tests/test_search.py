@@ -175,3 +175,14 @@ def test_a_trained_encoder_must_be_given_again(tmp_path):
     with pytest.raises(ValueError, match="pass it as encoder="):
         EmbeddingStore.open(tmp_path / "s")
     assert EmbeddingStore.open(tmp_path / "s", encoder=encoder).encoder is encoder
+
+
+def test_missing_faiss_is_one_clear_error(tmp_path, monkeypatch):
+    import sys
+
+    store = EmbeddingStore.create(tmp_path / "s")
+    store.add_embeddings("a", [0.0, 1.0], [1.0, 2.0], np.eye(2, 256))
+    monkeypatch.setitem(sys.modules, "faiss", None)
+    with pytest.raises(ImportError, match=r"pip install 'skfewaudio\[search\]'"):
+        store.search_embeddings(np.ones((1, 256)), index="hnsw")
+    assert len(store.search_embeddings(np.ones((1, 256)), k=1, index="auto")) == 1
