@@ -205,6 +205,8 @@ def plot_score_histograms(classifier, embeddings, y, query_embeddings=None, *, b
             ax.axvline(threshold, color="tab:red", linestyle="--", label="threshold")
         ax.set_title(str(label), fontsize=9)
         ax.tick_params(labelsize=7)
+    for ax in axes[:n]:
+        ax.tick_params(labelbottom=True)  # a panel above a hidden one needs its own labels
     for ax in axes[n:]:
         ax.set_visible(False)
     axes[0].legend(fontsize=7)
