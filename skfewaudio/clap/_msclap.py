@@ -65,11 +65,11 @@ def _msclap_models():
 
 def msclap_config(version, **overrides):
     """msclap's own configuration of a CLAP version, as a dict (with overrides)."""
-    import yaml
-
     spec = importlib.util.find_spec("msclap")
     if spec is None:
         _msclap_models()  # raises the install advice
+    import yaml  # a dependency of msclap
+
     folder = Path(list(spec.submodule_search_locations)[0])
     name = "clapcap" if version == "clapcap" else version
     config = yaml.safe_load((folder / "configs" / f"config_{name}.yml").read_text())
