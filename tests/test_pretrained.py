@@ -256,6 +256,37 @@ def test_prototype_classifier_embeds_each_clip_once_per_evaluation(models, sound
     assert result["embedded_once"] and sum(calls) == len(X)
 
 
+def test_cli_evaluate_with_an_encoder_and_its_cache(models, sounds, tmp_path, monkeypatch,
+                                                   capsys):
+    import json
+
+    import soundfile as sf
+
+    from skfewaudio.cli import main
+
+    X, y = sounds
+    for i, (clip, label) in enumerate(zip(X, y)):
+        (tmp_path / "data" / label).mkdir(parents=True, exist_ok=True)
+        sf.write(tmp_path / "data" / label / f"{i}.wav", clip, 16000)
+    command = ["evaluate", str(tmp_path / "data"), "--encoder", models["ast"],
+               "--cache", str(tmp_path / "cache"), "--n-way", "3", "--n-shot", "1",
+               "--episodes", "20", "--output", str(tmp_path / "r.json")]
+    calls = _count_model_calls(monkeypatch)
+    assert main(command) == 0 and sum(calls) == len(X)
+    first = json.loads((tmp_path / "r.json").read_text())["results"]
+    assert first[0]["method"] == models["ast"] and 0 <= first[0]["accuracy"] <= 1
+    calls.clear()
+    assert main(command) == 0 and calls == []  # every clip came from the cache
+    assert json.loads((tmp_path / "r.json").read_text())["results"][0]["accuracy"] == \
+        first[0]["accuracy"]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    capsys.readouterr()
+    assert main(command[:3] + ["nobody/none"] + command[4:]) == 2
+    err = capsys.readouterr().err
+    assert "\nskfewaudio: error: Could not load the pretrained model 'nobody/none'" in err
+    assert "Traceback" not in err
+
+
 # ---------------------------------------------------------------------- errors
 def test_missing_hub_model_says_where_it_looked(clips, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
