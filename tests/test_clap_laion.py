@@ -81,6 +81,21 @@ def test_encoder_pooler_is_the_backbone_coarse_embedding(backbone, clap_dir, cli
                                backbone.embed_audio(clips48k[:2])[0].numpy(), atol=1e-5)
 
 
+def test_unfused_model_with_a_fusion_style_extractor(clap_dir, clips48k, tmp_path):
+    """A "fusion" extractor stacks 4 mels per short clip; an unfused model takes one."""
+    import shutil
+
+    folder = shutil.copytree(clap_dir, tmp_path / "fusion-extractor")
+    extractor = transformers.AutoFeatureExtractor.from_pretrained(folder)
+    extractor.truncation = "fusion"
+    (folder / "processor_config.json").unlink()  # it would take precedence
+    extractor.save_pretrained(folder)
+    backbone = LAIONCLAPBackbone(str(folder)).load()
+    assert backbone._audio.extractor.truncation == "fusion"
+    coarse, fine = backbone.embed_audio(clips48k[:2])
+    assert coarse.shape == (2, DIM) and torch.isfinite(fine).all()
+
+
 def test_adapter_few_shot_and_zero_shot_by_path(clap_dir):
     X, y = make_sounds(n_classes=3, n_per_class=4, duration=0.5, random_state=0)
     clf = MultiGrainedCLAPAdapter(clap_dir, max_epochs=2, random_state=0).fit(X[::2], y[::2])

@@ -256,6 +256,18 @@ def test_prototype_classifier_embeds_each_clip_once_per_evaluation(models, sound
     assert result["embedded_once"] and sum(calls) == len(X)
 
 
+def test_event_detector_takes_the_encoder_as_it_is(models):
+    from skfewaudio.detection import FewShotEventDetector, make_event_recording
+
+    x, events = make_event_recording(12.0, n_events=6, n_distractors=2, sample_rate=16000,
+                                     random_state=0)
+    encoder = _encoder_for(models, "ast", batch_size=64)
+    detector = FewShotEventDetector(encoder, random_state=0).fit(x, events)
+    assert detector.encoder_ is encoder  # frozen: used as it is, never refitted
+    found = detector.predict(x)
+    assert set(found.dtype.names) >= {"onset", "offset"}
+
+
 def test_cli_evaluate_with_an_encoder_and_its_cache(models, sounds, tmp_path, monkeypatch,
                                                    capsys):
     import json

@@ -290,6 +290,10 @@ def extract_features(model, windows):
                                return_tensors="pt")
     if model.spec.kind == "clap":
         features["is_longer"] = torch.zeros(len(windows), 1, dtype=torch.bool)
+        if not getattr(model.module.config, "enable_fusion", False):
+            # A "fusion" extractor stacks 4 copies of a short window's mel; unfused
+            # models take one.
+            features["input_features"] = features["input_features"][:, :1]
         names = ("input_features", "is_longer")
     else:
         names = (model.module.main_input_name,)
