@@ -6,9 +6,7 @@ offline. Its scores mean nothing; the tests check shapes, agreement with
 transformers' own ``ClapModel`` outputs, determinism and the adapter's use of it.
 """
 
-import os
 import pickle
-import urllib.request
 
 import numpy as np
 import pytest
@@ -19,7 +17,7 @@ transformers = pytest.importorskip("transformers")
 from skfewaudio import MultiGrainedCLAPAdapter, PretrainedEncoder, make_sounds  # noqa: E402
 from skfewaudio.clap import AudioTextBackbone, LAIONCLAPBackbone, load_backbone  # noqa: E402
 from skfewaudio.clap import default_descriptions  # noqa: E402
-from skfewaudio.pretrained._testing import build_tiny_model  # noqa: E402
+from skfewaudio.pretrained._testing import build_tiny_model, hub_reachable  # noqa: E402
 
 DIM = 16  # projection size of the tiny model
 
@@ -128,18 +126,8 @@ def test_missing_laion_model_offline(monkeypatch):
         MultiGrainedCLAPAdapter("laion/no-such-clap").fit(X, y)
 
 
-def _hub_reachable():
-    if os.environ.get("HF_HUB_OFFLINE") == "1":
-        return False
-    try:
-        urllib.request.urlopen("https://huggingface.co", timeout=3)
-        return True
-    except OSError:
-        return False
-
-
 @pytest.mark.network
-@pytest.mark.skipif(not _hub_reachable(), reason="needs the Hugging Face hub")
+@pytest.mark.skipif(not hub_reachable(), reason="needs the Hugging Face hub")
 def test_laion_clap_from_the_hub():
     backbone = LAIONCLAPBackbone("laion/clap-htsat-unfused").load()
     coarse, fine = backbone.embed_audio([np.zeros(48000 * 3, dtype=np.float32)])

@@ -7,9 +7,7 @@ tests check loading, resampling, windowing, pooling, batching, caching, pickling
 errors.
 """
 
-import os
 import pickle
-import urllib.request
 
 import joblib
 import librosa
@@ -28,7 +26,11 @@ from sklearn.utils._param_validation import InvalidParameterError  # noqa: E402
 from skfewaudio import PretrainedEncoder, PrototypeClassifier, evaluate_episodes  # noqa: E402
 from skfewaudio.clap._backbone import minilm_path  # noqa: E402
 from skfewaudio.pretrained import _encoder, _models  # noqa: E402
-from skfewaudio.pretrained._testing import TINY_MODELS, build_tiny_model  # noqa: E402
+from skfewaudio.pretrained._testing import (  # noqa: E402
+    TINY_MODELS,
+    build_tiny_model,
+    hub_reachable,
+)
 
 KINDS = sorted(TINY_MODELS)
 HIDDEN = 32  # hidden size of every tiny model
@@ -329,18 +331,8 @@ def test_parameter_validation(models, clips):
         _encoder_for(models, "ast").transform([np.full(100, np.nan, dtype=np.float32)])
 
 
-def _hub_reachable():
-    if os.environ.get("HF_HUB_OFFLINE") == "1":
-        return False
-    try:
-        urllib.request.urlopen("https://huggingface.co", timeout=3)
-        return True
-    except OSError:
-        return False
-
-
 @pytest.mark.network
-@pytest.mark.skipif(not _hub_reachable(), reason="needs the Hugging Face hub")
+@pytest.mark.skipif(not hub_reachable(), reason="needs the Hugging Face hub")
 def test_a_real_hub_model(clips):
     encoder = PretrainedEncoder("hf-internal-testing/tiny-random-wav2vec2")
     embeddings = encoder.transform(clips)

@@ -16,7 +16,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 __all__ = ["ModelSpec", "load_spec", "load_model", "model_identity", "window_vectors"]
@@ -157,8 +156,9 @@ def _read_spec(name, revision, local):
     except (OSError, ValueError) as exc:
         if local:
             raise ValueError(
-                f"The folder {name!r} holds no loadable transformers model ({exc}); "
-                "save one there with model.save_pretrained(folder)."
+                f"The folder {name!r} holds no loadable transformers model "
+                f"({str(exc).splitlines()[0]}); save one there with "
+                "model.save_pretrained(folder)."
             ) from exc
         raise _missing_model_error(name, revision, exc) from exc
     extractor = _load_extractor(name, revision, config)
@@ -385,4 +385,4 @@ def _pool(frames, valid, pooling):
 
 def minimum_samples(spec):
     """Shortest window the model accepts; shorter clips are zero-padded to it."""
-    return max(1, int(np.ceil(MIN_SECONDS * spec.sample_rate)))
+    return max(1, math.ceil(MIN_SECONDS * spec.sample_rate))

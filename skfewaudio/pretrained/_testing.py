@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["TINY_MODELS", "build_tiny_model", "tiny_model_path"]
+__all__ = ["TINY_MODELS", "build_tiny_model", "hub_reachable", "tiny_model_path"]
 
 # Bump when a builder changes, so cached copies are rebuilt.
 _VERSION = 1
@@ -125,3 +125,16 @@ def tiny_model_path(kind):
         except OSError:  # another process finished first
             shutil.rmtree(scratch, ignore_errors=True)
     return target
+
+
+def hub_reachable():
+    """Whether the Hugging Face hub answers (False when ``HF_HUB_OFFLINE=1``)."""
+    import urllib.request
+
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        return False
+    try:
+        urllib.request.urlopen("https://huggingface.co", timeout=3)
+        return True
+    except OSError:
+        return False
