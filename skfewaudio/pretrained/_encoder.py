@@ -167,17 +167,17 @@ class PretrainedEncoder(TransformerMixin, BaseEstimator):
         X = validate_audio_after_fit(self, X, spectrograms=False)
         spec = load_spec(self.model, self.revision)
         window = self._window(spec)
-        store = None if self.cache is None else self._store(spec, window)
-        keys = [clip_key(clip, self.sample_rate) for clip in X] if store is not None else []
-        embeddings = [store.get(key) for key in keys] if store is not None else [None] * len(X)
+        if self.cache is None:
+            return self._embed(spec, X, window)
+        store = self._store(spec, window)
+        keys = [clip_key(clip, self.sample_rate) for clip in X]
+        embeddings = [store.get(key) for key in keys]
         missing = [i for i, embedding in enumerate(embeddings) if embedding is None]
         if missing:
-            fresh = self._embed(spec, [X[i] for i in missing], window)
-            for i, embedding in zip(missing, fresh):
+            for i, embedding in zip(missing, self._embed(spec, [X[i] for i in missing], window)):
+                store.put(keys[i], embedding)
                 embeddings[i] = embedding
-                if store is not None:
-                    store.put(keys[i], embedding)
-        return np.stack(embeddings).astype(np.float32, copy=False)
+        return np.stack(embeddings)
 
     def _window(self, spec):
         """Window length in samples at the model's rate."""
@@ -202,7 +202,7 @@ class PretrainedEncoder(TransformerMixin, BaseEstimator):
         })
 
     def _embed(self, spec, clips, window):
-        """Model embeddings of clips (list of 1-D float32): list of (n_features,)."""
+        """Model embeddings of validated clips: float32 array (n_clips, n_features)."""
         model = load_model(spec, resolve_device(self.device))
         windows, owner = _cut(_resample(clips, self.sample_rate, spec.sample_rate),
                               window, minimum_samples(spec))
@@ -218,10 +218,10 @@ class PretrainedEncoder(TransformerMixin, BaseEstimator):
                     vectors[j] = vector
         vectors = np.stack(vectors)
         if self.pooling == "max":
-            pooled = np.full((len(clips), vectors.shape[1]), -np.inf, dtype=vectors.dtype)
+            pooled = np.full((len(clips), vectors.shape[1]), -np.inf, dtype=np.float32)
             np.maximum.at(pooled, owner, vectors)
-            return list(pooled)
-        return list(combine_by_clip(vectors, owner, len(clips)))
+            return pooled
+        return combine_by_clip(vectors, owner, len(clips)).astype(np.float32, copy=False)
 
     _expected_failed_checks = WAVEFORM_EXPECTED_FAILED_CHECKS
 
