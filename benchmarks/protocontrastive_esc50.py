@@ -49,9 +49,9 @@ MODEL = Path(__file__).resolve().parent / "models" / "protocontrastive_esc50.job
 # Shared settings of every configuration (chosen on the val classes, see the docs).
 BASE = dict(
     encoder="conv4", n_maps=32, in_stride=2, metric="cosine", n_way=10, n_shot=1, n_query=2,
-    lr=1e-3, freq_mask=16, time_mask=20, contrastive_weight=0.5, temperature=0.1,
-    angular_alpha=40.0, miner_angle=20.0, val_episodes=1000, val_shot=1,
-    batch_size=64, random_state=0, verbose=1,
+    lr=1e-3, freq_mask_param=16, time_mask_param=20, contrastive_weight=0.5, temperature=0.1,
+    angular_alpha=40.0, miner_angle=20.0, validation_episodes=1000, validation_shot=1,
+    embed_batch_size=64, random_state=0, verbose=1,
 )
 ABLATION = [
     ("ProtoNet", dict(contrastive=None, n_views=1)),
@@ -105,8 +105,8 @@ def train(name, params, X, y, X_val, y_val, eval_episodes):
         "5-shot %": scores[5][0], "5-shot ci95": scores[5][1],
         "best epoch": model.best_epoch_, "epochs run": len(history),
         "train episodes": len(history) * params["episodes_per_epoch"],
-        "training s": round(model.training_seconds_),
-        "val_acc per epoch": [round(a, 4) for a in history[:, "val_acc"]],
+        "training s": round(model.fit_seconds_),
+        "val_acc per epoch": [round(a, 4) for a in history[:, "valid_acc_1shot"]],
     }
     print(f"--> {name}: 1-shot {scores[1][0]:.2f} +- {scores[1][1]:.2f}, "
           f"5-shot {scores[5][0]:.2f} +- {scores[5][1]:.2f}, {row['training s']} s", flush=True)
@@ -155,7 +155,7 @@ def main():
     shared = {**BASE, **budget, **overrides}
     notes = (
         f"Meta-trained on the 35 ESC-50 train classes; epoch kept by 5-way 1-shot accuracy "
-        f"on the 5 val classes ({shared['val_episodes']} episodes); reported on the same val "
+        f"on the 5 val classes ({shared['validation_episodes']} episodes); reported on the same val "
         f"classes: 5-way, 1 query per class, {eval_episodes} episodes, seed 0, 95 % CI. "
         f"Budget per configuration: {epochs} epochs x {per_epoch} episodes "
         f"({shared['n_way']}-way {shared['n_shot']}-shot {shared['n_query']}-query), on CPU "

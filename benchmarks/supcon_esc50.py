@@ -215,7 +215,7 @@ def main(argv=None):
                "seconds_per_epoch": float(np.mean(pre.net_.history[:, "dur"])),
                "train_loss": [float(v) for v in pre.net_.history[:, "train_loss"]],
                "val_acc_1shot_per_epoch": [float(v) for v in
-                                           pre.net_.history[:, "val_acc_1shot"]]}
+                                           pre.net_.history[:, "valid_acc_1shot"]]}
         evaluate(key, pre, X_val, y_val, args, row)
         results["rows"].append(row)
         save(results, out_dir, args.name)

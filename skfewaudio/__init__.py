@@ -1,5 +1,6 @@
 """skfewaudio: scikit-learn estimators for few-shot audio classification."""
 
+from ._persistence import load, save
 from .clap import MultiGrainedCLAPAdapter
 from .datasets import fetch_esc50, load_audio_folder, make_sounds
 from .detection import FewShotEventDetector, event_f_measure, read_events_csv, write_events_csv
@@ -29,8 +30,10 @@ __all__ = [
     "evaluate_episodes",
     "event_f_measure",
     "fetch_esc50",
+    "load",
     "load_audio_folder",
     "make_sounds",
     "read_events_csv",
+    "save",
     "write_events_csv",
 ]

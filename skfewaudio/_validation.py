@@ -13,7 +13,8 @@ WAV) as ``(x - 128) / 128``. Other integer widths (``int64``, ``uint16``...) hav
 standard audio meaning and are rejected, as are booleans, strings and complex values.
 """
 
-from numbers import Integral
+import warnings
+from numbers import Integral, Real
 
 import numpy as np
 from scipy.sparse import issparse
@@ -26,6 +27,8 @@ __all__ = [
     "check_waveforms",
     "check_audio",
     "check_labels",
+    "check_fit_labels",
+    "silent_clips",
     "check_query_labels",
     "is_spectrogram_batch",
 ]
@@ -204,11 +207,66 @@ def validate_fit_audio(estimator, X, *, spectrograms=True):
     """Validate clips given to ``fit`` and record ``n_features_in_`` for 2-D arrays.
 
     ``spectrograms=False`` accepts waveforms only (see :func:`check_waveforms`).
+    Silent clips are accepted with a warning that names them.
     """
     X = check_audio(X) if spectrograms else check_waveforms(X)
     is_2d = isinstance(X, np.ndarray) and X.ndim == 2
     validate_data(estimator, X, skip_check_array=True, ensure_2d=is_2d)
+    silent = silent_clips(X)
+    if len(silent):
+        warnings.warn(
+            f"{_positions('clip', silent)} {_is_are(silent)} silent or nearly so (peak below "
+            f"{_SILENCE_DBFS} dBFS), so there is no sound to learn from there; check or "
+            "drop such clips.", UserWarning, stacklevel=3)
     return X
+
+
+# Peak level below which a clip counts as silent: under 16-bit PCM's quietest steps.
+_SILENCE_DBFS = -80
+_SILENCE_PEAK = 10 ** (_SILENCE_DBFS / 20)
+
+
+def silent_clips(X):
+    """Indices of waveforms whose peak is below -80 dBFS (none for spectrograms)."""
+    if is_spectrogram_batch(X):
+        return np.zeros(0, dtype=int)
+    if isinstance(X, np.ndarray):
+        return np.flatnonzero(np.abs(X).max(axis=1) < _SILENCE_PEAK)
+    return np.flatnonzero([np.abs(clip).max() < _SILENCE_PEAK for clip in X])
+
+
+def check_fit_labels(X, y, *, min_classes=2, estimator=None):
+    """:func:`check_labels` for the clips ``X`` of a fit; a class whose every clip
+    is silent is an error (nothing could be learned about it)."""
+    y = check_labels(y, len(X), min_classes=min_classes, estimator=estimator)
+    silent = np.zeros(len(y), dtype=bool)
+    silent[silent_clips(X)] = True
+    if silent.any():
+        classes, codes = np.unique(y, return_inverse=True)
+        empty = [c for k, c in enumerate(classes) if silent[codes == k].all()]
+        if empty:
+            raise ValueError(
+                f"every clip of class(es) {[_label(c) for c in empty]} is silent (peak "
+                f"below {_SILENCE_DBFS} dBFS): those classes hold no sound. Check the "
+                "recordings of those classes."
+            )
+    return y
+
+
+def _positions(what, indices, limit=10):
+    """``"clip 3"`` / ``"clips 3, 7, ... and 2 more"``."""
+    indices = [int(i) for i in indices]
+    shown = ", ".join(map(str, indices[:limit]))
+    more = f" and {len(indices) - limit} more" if len(indices) > limit else ""
+    return f"{what} {shown}" if len(indices) == 1 else f"{what}s {shown}{more}"
+
+
+def _is_are(indices):
+    return "is" if len(indices) == 1 else "are"
+
+
+def _label(value):
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def validate_audio_after_fit(estimator, X, *, spectrograms=True):
@@ -241,14 +299,54 @@ def check_labels(y, n_clips, *, min_classes=2, estimator=None):
     y = column_or_1d(y, warn=True)
     if len(y) != n_clips:
         raise ValueError(f"X has {n_clips} clips but y has {len(y)} labels.")
+    missing = _missing_labels(y)
+    if len(missing):
+        raise ValueError(
+            f"y has no label (None or NaN) at {_positions('position', missing)}; "
+            "give every clip a label, or drop those clips."
+        )
+    kinds = _label_kinds(y)
+    if len(kinds) > 1:
+        raise ValueError(
+            f"y mixes label types ({' and '.join(sorted(kinds))}); use one type for "
+            "every label, e.g. all strings."
+        )
     check_classification_targets(y)
     classes = np.unique(y)
     if len(classes) < min_classes:
         raise ValueError(
-            f"the support set has only one class ({classes[0].item()!r}); few-shot "
+            f"the support set has only one class ({_label(classes[0])!r}); few-shot "
             f"classification needs at least {min_classes} classes."
         )
     return y
+
+
+def _missing_labels(y):
+    if y.dtype.kind == "f":
+        return np.flatnonzero(np.isnan(y))
+    if y.dtype == object:
+        return np.flatnonzero([v is None or (isinstance(v, float) and np.isnan(v))
+                               for v in y])
+    return np.zeros(0, dtype=int)
+
+
+def _label_kinds(y):
+    """The kinds of label present: str, int, float, bool or another type's name."""
+    if y.dtype != object:
+        return {y.dtype.kind}
+    kinds = set()
+    for value in y:
+        if isinstance(value, (bool, np.bool_)):
+            kinds.add("bool")
+        elif isinstance(value, str):
+            kinds.add("str")
+        elif isinstance(value, Integral):
+            kinds.add("int")
+        elif isinstance(value, Real):
+            kinds.add("float")
+        else:
+            kinds.add(type(value).__name__)
+    return kinds
 
 
 def check_query_labels(y, classes):
@@ -262,18 +360,24 @@ def check_query_labels(y, classes):
 
 
 # scikit-learn checks that cannot hold when each row is an audio clip, with reasons.
+# Each estimator declares only the ones that run for it (tests/test_common.py checks).
 WAVEFORM_EXPECTED_FAILED_CHECKS = {
     "check_n_features_in_after_fitting": (
         "clips of any length are accepted after fit: the number of samples is not a "
         "fixed feature count"
     ),
     "check_estimators_dtypes": "int64 is not a PCM audio format and is rejected on purpose",
+}
+
+CLASSIFIER_EXPECTED_FAILED_CHECKS = {
+    **WAVEFORM_EXPECTED_FAILED_CHECKS,
     "check_classifier_data_not_an_array": (
         "uses int64 data, which is not a PCM audio format and is rejected on purpose"
     ),
     "check_classifiers_train": (
         "rows of blob data are not waveforms: a spectral front-end cannot separate "
-        "two-sample 'clips'"
+        "two-sample 'clips' (its decision_function / predict_proba agreement assertions "
+        "are tested in tests/test_common.py)"
     ),
 }
 
@@ -281,8 +385,13 @@ TRANSFORMER_EXPECTED_FAILED_CHECKS = {
     **WAVEFORM_EXPECTED_FAILED_CHECKS,
     "check_transformer_general": (
         "asserts that a different number of samples per clip is an error; clips of "
-        "any length are accepted by design"
+        "any length are accepted by design (fit_transform consistency is tested in "
+        "tests/test_common.py)"
     ),
+}
+
+CLASSIFIER_TRANSFORMER_EXPECTED_FAILED_CHECKS = {
+    **CLASSIFIER_EXPECTED_FAILED_CHECKS, **TRANSFORMER_EXPECTED_FAILED_CHECKS,
 }
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from . import __version__
+from ._persistence import is_model_file, load
 from .datasets import load_audio_folder, make_sounds
 from .episodes import evaluate_episodes
 from .protocontrastive import ProtoContrastiveClassifier
@@ -34,7 +35,7 @@ def _protocontrastive(sample_rate, random_state, demo):
         return ProtoContrastiveClassifier(
             n_maps=32, n_mels=64, n_fft=512, hop_length=256, window_seconds=1.0,
             metric="cosine", n_way=10, n_shot=2, n_query=2, episodes_per_epoch=25,
-            max_epochs=8, lr=2e-3, n_views=1, freq_mask=8, time_mask=8,
+            max_epochs=8, lr=2e-3, n_views=1, freq_mask_param=8, time_mask_param=8,
             sample_rate=sample_rate, random_state=random_state, verbose=1)
     return ProtoContrastiveClassifier(metric="cosine", sample_rate=sample_rate,
                                       random_state=random_state, verbose=1)
@@ -97,7 +98,8 @@ def _build_parser():
                           help="one sub-folder of audio files per class, or a metadata.csv")
     evaluate.add_argument("--method", default="prototype", choices=_method_names())
     evaluate.add_argument("--model", type=Path, default=None,
-                          help="a fitted estimator saved with joblib (replaces --method)")
+                          help="a fitted estimator saved with skfewaudio.save (or, trusted "
+                               "files only, joblib); replaces --method")
     evaluate.add_argument("--encoder", default=None, metavar="MODEL",
                           help="a pretrained audio model (Hugging Face hub id or folder) "
                                "under a cosine prototype classifier (replaces --method)")
@@ -179,6 +181,17 @@ def _read_split(path, key):
     return splits[key]
 
 
+def _load_model(path):
+    """A model saved by skfewaudio.save (no code runs), or a joblib pickle (it does)."""
+    if is_model_file(path):
+        return load(path)
+    if not Path(path).is_file():
+        raise OSError(f"no model file at {path}")
+    print(f"warning: {path} is not a skfewaudio.save file; loading it as a joblib pickle, "
+          "which runs any code it contains. Only load pickles you trust.", file=sys.stderr)
+    return joblib.load(path)
+
+
 def _run_evaluate(args):
     on_error = "warn" if args.skip_bad_files else "raise"
     eval_classes = _read_split(args.split_file, args.eval_split) if args.split_file else None
@@ -187,7 +200,7 @@ def _run_evaluate(args):
     if args.model is not None and args.encoder is not None:
         raise ValueError("give --model or --encoder, not both.")
     if args.model is not None:
-        estimator, label = joblib.load(args.model), args.model.name
+        estimator, label = _load_model(args.model), args.model.name
     elif args.encoder is not None:
         from .pretrained import PretrainedEncoder
 

@@ -10,7 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._prototypes import METRICS, as_2d_embedding, prototype_distances, softmax_neg
 from ._validation import (
-    TRANSFORMER_EXPECTED_FAILED_CHECKS,
+    CLASSIFIER_TRANSFORMER_EXPECTED_FAILED_CHECKS,
     check_labels,
     check_query_labels,
     validate_audio_after_fit,
@@ -153,7 +153,7 @@ class PrototypeClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             return None
         return self.encoder
 
-    _expected_failed_checks = TRANSFORMER_EXPECTED_FAILED_CHECKS
+    _expected_failed_checks = CLASSIFIER_TRANSFORMER_EXPECTED_FAILED_CHECKS
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -163,4 +163,4 @@ class PrototypeClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
 
 # MelStatistics learns nothing from data; fitting it only checks its parameters.
-_ONE_SILENT_CLIP = np.zeros((1, 1), dtype=np.float32)
+_ONE_SILENT_CLIP = np.ones((1, 1), dtype=np.float32)

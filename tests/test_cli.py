@@ -48,3 +48,22 @@ def test_demo_runs_and_prints_the_table(capsys):
     assert main(["demo", "--episodes", "50", "--methods", "prototype"]) == 0
     out = capsys.readouterr().out
     assert "prototype" in out and "95% CI" in out
+
+
+def test_evaluate_a_saved_model_in_either_format(recordings, tmp_path, capsys, sounds):
+    import joblib
+
+    from skfewaudio import PrototypeClassifier, save
+
+    data, _ = recordings
+    model = PrototypeClassifier(metric="cosine").fit(*sounds)
+    save(model, tmp_path / "model.safetensors")
+    joblib.dump(model, tmp_path / "model.joblib")
+    accuracies = []
+    for name in ("model.safetensors", "model.joblib"):
+        out = tmp_path / f"{name}.json"
+        assert main(["evaluate", str(data), "--model", str(tmp_path / name), "--n-way", "3",
+                     "--n-shot", "1", "--episodes", "30", "--output", str(out)]) == 0
+        accuracies.append(json.loads(out.read_text())["results"][0]["accuracy"])
+    assert accuracies[0] == accuracies[1]
+    assert "runs any code it contains" in capsys.readouterr().err  # only for the pickle

@@ -5,7 +5,7 @@ import torch
 from sklearn.pipeline import make_pipeline
 
 from skfewaudio import MelSpectrogram, MelStatistics, PrototypeClassifier, SpecAugment
-from skfewaudio.nn import SpecAugment as SpecAugmentModule
+from skfewaudio.nn import TimeFrequencyMasking
 
 
 @pytest.mark.parametrize("n_fft, hop, n_mels, sr", [(1024, 512, 128, 16000), (512, 128, 64, 22050)])
@@ -66,7 +66,7 @@ def test_specaugment_masks_in_fit_transform_only(sounds):
 
 def test_specaugment_module_is_identity_in_eval_mode():
     spec = torch.randn(4, 32, 50)
-    module = SpecAugmentModule(freq_mask_param=8, time_mask_param=10)
+    module = TimeFrequencyMasking(freq_mask_param=8, time_mask_param=10)
     assert torch.equal(module.eval()(spec), spec)
     out = module.train()(spec)
     changed_rows = (out != spec).all(dim=2).sum(dim=1)  # whole mel rows replaced

@@ -239,6 +239,19 @@ def test_pickle_and_joblib_round_trip_reload_the_weights(models, clips, tmp_path
                                   expected)
 
 
+def test_skfewaudio_save_stores_the_model_name_not_its_weights(models, sounds, tmp_path):
+    import skfewaudio
+
+    X, y = sounds
+    clf = PrototypeClassifier(encoder=_encoder_for(models, "ast"), metric="cosine").fit(X, y)
+    skfewaudio.save(clf, tmp_path / "frogs.safetensors")
+    assert (tmp_path / "frogs.safetensors").stat().st_size < 20_000
+    _models._LOADED.clear()
+    loaded = skfewaudio.load(tmp_path / "frogs.safetensors")
+    assert loaded.encoder_.get_params() == clf.encoder_.get_params()
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
 def test_pipeline_clone_and_grid_search(models, sounds, tmp_path):
     X, y = sounds[0][:40], sounds[1][:40]  # 4 classes
     pipe = Pipeline([("embed", _encoder_for(models, "ast", cache=tmp_path)),

@@ -17,7 +17,7 @@ from skfewaudio import (
 )
 from skfewaudio.nn.encoders import Conv4Encoder, CRNNEncoder
 from skfewaudio.nn.fusion import MultiViewEncoder, ViewFusion
-from skfewaudio.nn.losses.prototypical import PrototypicalLoss, ProtoContrastiveLoss
+from skfewaudio.nn.losses import PrototypicalLoss, ProtoContrastiveLoss
 from skfewaudio.protocontrastive import ProtoContrastiveClassifier
 
 # A tiny front-end and network: 8 kHz, 32 mels, 0.5 s windows.
@@ -190,9 +190,9 @@ def test_long_clips_average_their_windows(sounds, fitted):
 def test_validation_keeps_the_best_epoch(sounds):
     X, y = sounds
     base = np.isin(y, np.unique(y)[:4])
-    clf = ProtoContrastiveClassifier(**dict(TINY, max_epochs=3, val_episodes=50))
+    clf = ProtoContrastiveClassifier(**dict(TINY, max_epochs=3, validation_episodes=50))
     clf.fit(X[base], y[base], X_val=X[~base], y_val=y[~base])
-    accuracies = clf.net_.history[:, "val_acc"]
+    accuracies = clf.net_.history[:, "valid_acc_1shot"]
     assert len(accuracies) == 3
     assert clf.best_epoch_ == int(np.argmax(accuracies)) + 1
 

@@ -12,15 +12,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
-pytest.importorskip("pytorch_metric_learning")
-
-from skfewaudio import MelStatistics, PrototypeClassifier, make_sounds  # noqa: E402
-from skfewaudio.supcon import (  # noqa: E402
+from skfewaudio import MelStatistics, PrototypeClassifier, make_sounds
+from skfewaudio.supcon import (
     ClassBalancedBatchSampler,
     FineTuneClassifier,
     SupConPretrainer,
 )
-from skfewaudio.supcon._pretrainer import _net_on_cpu  # noqa: E402
+from skfewaudio._network import net_on_cpu
 
 DURATION = 0.5
 FAST = dict(encoder="small", window_seconds=DURATION, n_mels=32, batch_size=16,
@@ -124,7 +122,7 @@ def test_persistence_round_trip(pre, sounds, tmp_path):
 
 
 def test_net_on_cpu_copy_is_equivalent(pre, sounds):
-    cpu_net = _net_on_cpu(pre.net_)
+    cpu_net = net_on_cpu(pre.net_)
     assert cpu_net is not pre.net_ and cpu_net.device == "cpu"
     spec = torch.from_numpy(pre.frontend_.transform(sounds[2][:4]).spectrograms)
     with torch.inference_mode():
@@ -232,7 +230,7 @@ def test_fitted_pretrainer_hashes_and_pickles_small(pre, sounds):
     joblib.hash(pre)
     X, y, X_val, y_val = sounds
     with_val = SupConPretrainer(**FAST, max_epochs=1).fit(X, y, X_val=X_val, y_val=y_val)
-    assert "val_acc_1shot" in with_val.net_.history[-1]
+    assert "valid_acc_1shot" in with_val.net_.history[-1]
     without = SupConPretrainer(**FAST, max_epochs=1).fit(X, y)
     assert len(pickle.dumps(with_val)) < 1.1 * len(pickle.dumps(without))
 
@@ -249,7 +247,7 @@ def test_spectrogram_input(pre, sounds):
 
 
 def test_custom_encoder_module(sounds):
-    from skfewaudio.nn.resnet import ResNetEncoder
+    from skfewaudio.nn import ResNetEncoder
 
     X, y, X_new, y_new = sounds
     module = ResNetEncoder((4, 8), n_convs=1, pools=((2, 2), (1, 2)), output_size=(2, 1))

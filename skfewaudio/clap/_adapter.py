@@ -5,15 +5,14 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
 
-from .._torch_utils import make_generator, resolve_device
+from .._network import NETWORK_PARAMETER_CONSTRAINTS, NetworkClassifierMixin, NetworkEstimator
+from .._torch_utils import resolve_device
 from .._validation import (
-    WAVEFORM_EXPECTED_FAILED_CHECKS,
+    CLASSIFIER_EXPECTED_FAILED_CHECKS,
+    check_fit_labels,
     check_labels,
-    check_query_labels,
     validate_audio_after_fit,
     validate_fit_audio,
 )
@@ -24,7 +23,7 @@ from ._text import descriptions_for
 _COMPONENTS = ("coarse_cache", "fine_cache", "coarse_contrast", "fine_contrast")
 
 
-class MultiGrainedCLAPAdapter(ClassifierMixin, BaseEstimator):
+class MultiGrainedCLAPAdapter(NetworkClassifierMixin, NetworkEstimator):
     """Few-shot classifier on a frozen CLAP model with multi-grained matching.
 
     The multi-grained correspondence learning of Zhao et al. (ACM MM 2024). A frozen
@@ -85,21 +84,35 @@ class MultiGrainedCLAPAdapter(ClassifierMixin, BaseEstimator):
     ot_max_iter : int, default=100
         Sinkhorn iterations (fewer if converged).
     lr : float, default=1e-4
-        Adam learning rate.
+        Learning rate.
     max_epochs : int, default=20
         Training epochs over the support set; 0 keeps the initial fusion layers.
     batch_size : int, default=32
         Training batch size.
     sample_rate : int, default=16000
         Sample rate of the clips; they are resampled to the backbone's rate.
+    optimizer : torch optimizer class or None, default=None
+        None is Adam.
+    optimizer_params : dict or None, default=None
+        Keyword arguments of the optimizer.
+    callbacks : list of skorch callbacks or None, default=None
+    module_params : dict or None, default=None
+        Keyword arguments of :class:`~skfewaudio.nn.clap_adapter.MultiGrainedAdapter`,
+        updating those derived from the parameters.
     embed_batch_size : int, default=32
         Clips per backbone call.
-    device : {"cpu", "cuda", "auto"}, default="cpu"
+    device : {"cpu", "cuda", "cuda:N", "auto"}, default="cpu"
         Device of the adapter and of named backbones.
+    checkpoint_dir : str, path-like or None, default=None
+        Write a checkpoint there after every epoch; a later ``fit`` with the same
+        parameters and data resumes from it.
     random_state : int, RandomState instance or None, default=None
         Seeds the order of training batches.
     verbose : int, default=0
         skorch's progress output.
+
+    ``predict``, ``predict_proba``, ``decision_function`` and ``score`` take
+    ``captions=`` (one string per clip) when the model uses captions.
 
     Attributes
     ----------
@@ -114,6 +127,8 @@ class MultiGrainedCLAPAdapter(ClassifierMixin, BaseEstimator):
         Whether the caption branch is active.
     n_support_ : int
         Number of support clips (0: zero-shot).
+    fit_seconds_ : float
+        Wall time of ``fit``, backbone embedding included.
 
     Examples
     --------
@@ -127,6 +142,7 @@ class MultiGrainedCLAPAdapter(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
+        **NETWORK_PARAMETER_CONSTRAINTS,
         # Any other string is a LAION CLAP hub id or folder (load_backbone checks it).
         "backbone": [StrOptions(set(BACKBONE_NAMES)), str,
                      HasMethods(["embed_audio", "embed_text"])],
@@ -146,17 +162,15 @@ class MultiGrainedCLAPAdapter(ClassifierMixin, BaseEstimator):
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "sample_rate": [Interval(Integral, 1, None, closed="left")],
-        "embed_batch_size": [Interval(Integral, 1, None, closed="left")],
-        "device": [StrOptions({"cpu", "cuda", "auto"})],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
     }
 
     def __init__(self, backbone="msclap-2022", *, weights=None, class_descriptions=None,
                  captioner=None, coarse_cache=True, fine_cache=True, coarse_contrast=True,
                  fine_contrast=True, use_captions=True, alpha=1.1, beta=5.0, ot_reg=0.1,
                  ot_max_iter=100, lr=1e-4, max_epochs=20, batch_size=32, sample_rate=16000,
-                 embed_batch_size=32, device="cpu", random_state=None, verbose=0):
+                 optimizer=None, optimizer_params=None, callbacks=None, module_params=None,
+                 embed_batch_size=32, device="cpu", checkpoint_dir=None, random_state=None,
+                 verbose=0):
         self.backbone = backbone
         self.weights = weights
         self.class_descriptions = class_descriptions
@@ -174,8 +188,13 @@ class MultiGrainedCLAPAdapter(ClassifierMixin, BaseEstimator):
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.sample_rate = sample_rate
+        self.optimizer = optimizer
+        self.optimizer_params = optimizer_params
+        self.callbacks = callbacks
+        self.module_params = module_params
         self.embed_batch_size = embed_batch_size
         self.device = device
+        self.checkpoint_dir = checkpoint_dir
         self.random_state = random_state
         self.verbose = verbose
 
@@ -207,8 +226,8 @@ class MultiGrainedCLAPAdapter(ClassifierMixin, BaseEstimator):
         if X is None:
             return self._fit_zero_shot(y, switches, captions)
         X = validate_fit_audio(self, X, spectrograms=False)
-        y = check_labels(y, len(X), estimator=self)
-        return self._fit(X, y, captions, switches)
+        y = check_fit_labels(X, y, estimator=self)
+        return self._fit_network(self._fit, X, y, captions, switches)
 
     def _switches(self):
         return {name: bool(getattr(self, name)) for name in _COMPONENTS}
@@ -227,13 +246,10 @@ class MultiGrainedCLAPAdapter(ClassifierMixin, BaseEstimator):
             raise ValueError("captions describe support clips; zero-shot fit has none.")
         labels = list(self.class_descriptions)
         y = check_labels(np.asarray(labels), len(labels), estimator=self)
-        return self._fit(None, y, None, switches)
+        return self._fit_network(self._fit, None, y, None, switches)
 
-    def _fit(self, X, y, captions, switches):
-        from skorch import NeuralNet
-
-        device = resolve_device(self.device)
-        self.backbone_ = self._resolve_backbone(device)
+    def _fit(self, rng, X, y, captions, switches):
+        self.backbone_ = self._resolve_backbone(self._device())
         self.classes_, codes = np.unique(y, return_inverse=True)
         self.n_support_ = 0 if X is None else len(X)
         self.descriptions_ = descriptions_for(self.classes_, self.class_descriptions)
@@ -245,30 +261,50 @@ class MultiGrainedCLAPAdapter(ClassifierMixin, BaseEstimator):
         else:
             coarse, fine = self._embed_audio(X)
             caption = self._caption_embeddings(X, captions) if self.uses_captions_ else None
-        module = MultiGrainedAdapter(
-            support_coarse=coarse, support_fine=fine,
-            support_labels=None if X is None else torch.as_tensor(codes),
-            explanations=explanations, explanation_mask=mask,
-            caption_dim=explanations.shape[-1] if self.uses_captions_ else 0,
-            alpha=self.alpha, beta=self.beta, ot_reg=self.ot_reg,
-            ot_max_iter=self.ot_max_iter, **switches,
-        )
-        self.net_ = NeuralNet(
-            module=module, criterion=torch.nn.CrossEntropyLoss, optimizer=torch.optim.Adam,
+        batches = torch.Generator().manual_seed(int(rng.randint(0, 2**31 - 1)))
+        self.net_ = self._make_net(
+            dict(support_coarse=coarse, support_fine=fine,
+                 support_labels=None if X is None else torch.as_tensor(codes),
+                 explanations=explanations, explanation_mask=mask,
+                 caption_dim=explanations.shape[-1] if self.uses_captions_ else 0,
+                 alpha=self.alpha, beta=self.beta, ot_reg=self.ot_reg,
+                 ot_max_iter=self.ot_max_iter, **switches),
             lr=self.lr, max_epochs=self.max_epochs, batch_size=self.batch_size,
-            train_split=None, device=device, verbose=self.verbose,
-            iterator_train__shuffle=True,
-            iterator_train__generator=make_generator(self.random_state),
+            iterator_train__shuffle=True, iterator_train__generator=batches,
         )
         self.net_.initialize()
         trains = switches["coarse_contrast"] or switches["fine_contrast"]
         if X is not None and trains and self.max_epochs > 0:
             inputs = self._inputs(coarse, fine, caption)
             # The caches hold no parameters: score them once, not in every epoch.
+            module, device = self.net_.module_, self.net_.device
             with torch.no_grad():
                 inputs["cache"] = module.cache_scores(coarse.to(device), fine.to(device)).cpu()
-            self.net_.partial_fit(inputs, torch.as_tensor(codes, dtype=torch.long))
-        return self
+            codes = torch.as_tensor(codes, dtype=torch.long)
+            self._train(self.net_, inputs, codes, random_streams={"batches": batches},
+                        fingerprint_data=(coarse, fine, codes))
+
+    def _module_factory(self):
+        return MultiGrainedAdapter
+
+    def _module_kwargs_for(self, module_state):
+        """The adapter's frozen buffers (support cache, explanations) come back from
+        the saved weights; only the switches and scalars from the parameters."""
+        has_support = "support_coarse" in module_state
+        return dict(
+            support_coarse=module_state.get("support_coarse"),
+            support_fine=module_state.get("support_fine"),
+            support_labels=(module_state["support_values"].argmax(dim=1) if has_support
+                            else None),
+            explanations=module_state["explanations"],
+            explanation_mask=module_state["explanation_mask"],
+            caption_dim=module_state["explanations"].shape[-1] if self.uses_captions_ else 0,
+            alpha=self.alpha, beta=self.beta, ot_reg=self.ot_reg,
+            ot_max_iter=self.ot_max_iter, **self._switches(),
+        )
+
+    def _criterion(self):
+        return torch.nn.CrossEntropyLoss
 
     # ------------------------------------------------------------- predict
     def predict_proba(self, X, *, captions=None):
@@ -281,32 +317,13 @@ class MultiGrainedCLAPAdapter(ClassifierMixin, BaseEstimator):
             One per clip; required if the model was fitted with captions and has no
             ``captioner``.
         """
-        return torch.softmax(self._scores(X, captions), dim=1).numpy()
+        return torch.softmax(torch.as_tensor(self._class_scores(X, captions=captions)),
+                             dim=1).numpy()
 
-    def decision_function(self, X, *, captions=None):
-        """Total score ``alpha * cache + contrast`` of each class.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_clips, n_classes), or (n_clips,) for two classes
-            With two classes, ``score(classes_[1]) - score(classes_[0])``.
-        """
-        scores = self._scores(X, captions).numpy()
-        return scores[:, 1] - scores[:, 0] if len(self.classes_) == 2 else scores
-
-    def predict(self, X, *, captions=None):
-        """The class with the highest total score, shape (n_clips,)."""
-        best = self._scores(X, captions).argmax(dim=1).numpy()
-        return self.classes_[best]
-
-    def score(self, X, y, sample_weight=None, *, captions=None):
-        """Accuracy on labelled queries; their labels must all be support classes."""
-        check_is_fitted(self)
-        check_query_labels(y, self.classes_)
-        predictions = self.predict(X, captions=captions)
-        from sklearn.metrics import accuracy_score
-
-        return accuracy_score(y, predictions, sample_weight=sample_weight)
+    def _class_scores(self, X, *, captions=None):
+        """Total score ``alpha * cache + contrast`` of each class, (n_clips, n_classes)."""
+        inputs = self._query_inputs(X, captions)
+        return self.net_.forward(inputs, training=False, device="cpu").float().numpy()
 
     def component_scores(self, X, *, captions=None):
         """Each enabled component's scores (before ``alpha``), for inspection.
@@ -323,10 +340,6 @@ class MultiGrainedCLAPAdapter(ClassifierMixin, BaseEstimator):
             parts = module.component_scores(*(inputs[k].to(device) if k in inputs else None
                                               for k in ("coarse", "fine", "caption")))
         return {k: v.cpu().numpy() for k, v in parts.items()}
-
-    def _scores(self, X, captions):
-        inputs = self._query_inputs(X, captions)
-        return self.net_.forward(inputs, training=False, device="cpu").float()
 
     def _query_inputs(self, X, captions):
         X = validate_audio_after_fit(self, X, spectrograms=False)
@@ -353,10 +366,8 @@ class MultiGrainedCLAPAdapter(ClassifierMixin, BaseEstimator):
     def _get_backbone(self):
         backbone = getattr(self, "backbone_", None)
         if backbone is None:  # unpickled model of a named backbone: load it again
-            # skorch moves a CUDA-trained net to the CPU when unpickled without a GPU.
+            # A pickled net is on the CPU (NetworkEstimator) unless a GPU is present.
             device = self.net_.device if hasattr(self, "net_") else self.device
-            if str(device).startswith("cuda") and not torch.cuda.is_available():
-                device = "cpu"
             backbone = self._resolve_backbone(resolve_device(device))
             self.backbone_ = backbone
         return backbone
@@ -421,13 +432,13 @@ class MultiGrainedCLAPAdapter(ClassifierMixin, BaseEstimator):
         return self._embed_text(captions)
 
     def __getstate__(self):
-        state = self.__dict__.copy()
+        state = super().__getstate__()
         if isinstance(self.backbone, str):
             state.pop("backbone_", None)  # reloaded by name: weights are not copied
         return state
 
     _expected_failed_checks = {
-        **WAVEFORM_EXPECTED_FAILED_CHECKS,
+        **CLASSIFIER_EXPECTED_FAILED_CHECKS,
     }
 
     def __sklearn_tags__(self):

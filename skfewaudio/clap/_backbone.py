@@ -6,7 +6,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
-from torch import nn
+
+from ..features import build_log_mel
+from ..nn.random_audio_tower import RandomAudioTower
 
 __all__ = [
     "AudioTextBackbone",
@@ -88,34 +90,6 @@ class _TextCache:
         return torch.stack([self._store[t] for t in texts])
 
 
-class _RandomAudioTower(nn.Module):
-    """Standardised log-mel -> two random conv blocks -> frequency pooling -> projection."""
-
-    def __init__(self, *, sample_rate, n_mels, channels, embed_dim):
-        super().__init__()
-        from ..features import build_log_mel
-
-        self.log_mel = build_log_mel(sample_rate=sample_rate, n_fft=512, hop_length=320,
-                                     n_mels=n_mels, fmin=20.0, fmax=sample_rate / 2)
-        # Odd activation, no biases, no activation at the end: random features stay
-        # centred, so cosines between different sounds stay well below 1.
-        self.conv = nn.Sequential(
-            nn.Conv2d(1, channels, 3, padding=1, bias=False), nn.Tanh(), nn.AvgPool2d(2),
-            nn.Conv2d(channels, 2 * channels, 3, padding=1, bias=False), nn.AvgPool2d(2),
-            nn.AvgPool2d((1, 2)),  # segments of 160 ms: few segments keep OT cheap
-        )
-        self.projection = nn.Linear(2 * channels, embed_dim, bias=False)
-
-    def forward(self, waveforms):
-        mel = self.log_mel(waveforms)  # (batch, n_mels, frames), dB
-        # Standardise each clip (level invariance without learned statistics).
-        mel = mel - mel.mean(dim=(1, 2), keepdim=True)
-        x = (mel / mel.std(dim=(1, 2), keepdim=True).clamp_min(1e-3)).unsqueeze(1)
-        x = self.conv(x).mean(dim=2)  # frequency pooling -> (batch, channels, segments)
-        fine = self.projection(x.transpose(1, 2))
-        return fine.mean(dim=1), fine
-
-
 class RandomAudioMiniLMBackbone:
     """Small offline backbone: RANDOM audio encoder + pretrained MiniLM text encoder.
 
@@ -161,8 +135,11 @@ class RandomAudioMiniLMBackbone:
             state = torch.random.get_rng_state()
             try:  # seeded init without disturbing the caller's global stream
                 torch.manual_seed(self.seed)
-                tower = _RandomAudioTower(sample_rate=self.sample_rate, n_mels=self.n_mels,
-                                          channels=self.channels, embed_dim=self.embed_dim)
+                log_mel = build_log_mel(sample_rate=self.sample_rate, n_fft=512,
+                                        hop_length=320, n_mels=self.n_mels, fmin=20.0,
+                                        fmax=self.sample_rate / 2)
+                tower = RandomAudioTower(log_mel, channels=self.channels,
+                                         embed_dim=self.embed_dim)
             finally:
                 torch.random.set_rng_state(state)
             self._audio = tower.eval().to(self.device)

@@ -458,39 +458,15 @@ class FewShotEventDetector(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
+        # fit takes ONE recording (a 1-D waveform) and its annotated (onset, offset)
+        # times, not a table (n_samples, n_features): scikit-learn's table-based checks
+        # do not apply. tests/test_common.py runs the API checks that do, and tests the
+        # rest (idempotent fit, pickling...) on recordings.
+        tags.input_tags.two_d_array = False
+        tags.input_tags.one_d_array = True
         tags.non_deterministic = False
         tags.target_tags.required = True
         return tags
-
-    # fit takes ONE recording (a 1-D waveform) and its annotated (onset, offset)
-    # times, not a table X of shape (n_samples, n_features) with targets y. The API
-    # checks (clone, repr, get/set_params, init, tags) run and pass; every check that
-    # fits on a 2-D table cannot hold and is listed here with its specific reason.
-    _expected_failed_checks = {
-        **dict.fromkeys(
-            [
-                "check_fit_score_takes_y", "check_estimators_overwrite_params",
-                "check_dont_overwrite_parameters", "check_estimators_fit_returns_self",
-                "check_readonly_memmap_input", "check_n_features_in_after_fitting",
-                "check_positive_only_tag_during_fit", "check_estimators_dtypes",
-                "check_dtype_object", "check_pipeline_consistency",
-                "check_estimators_pickle", "check_f_contiguous_array_estimator",
-                "check_methods_sample_order_invariance",
-                "check_methods_subset_invariance", "check_dict_unchanged",
-                "check_fit_idempotent", "check_fit_check_is_fitted",
-                "check_n_features_in", "check_fit2d_predict1d",
-            ],
-            "fits on a 2-D (n_samples, n_features) table; fit takes one 1-D recording "
-            "and (onset, offset) shot times (covered in tests/test_detection.py)",
-        ),
-        "check_complex_data": "a 2-D table is refused for its shape before its dtype is read",
-        "check_estimators_nan_inf": "a 2-D table is refused for its shape before NaN/inf "
-                                    "are looked for (NaN in a recording is refused, tested)",
-        "check_estimators_empty_data_messages": "expects the table-shape wording of "
-                                                "check_array; a recording is 1-D",
-        "check_fit2d_1sample": "expects check_array's wording for a 2-D table",
-        "check_fit2d_1feature": "expects check_array's wording for a 2-D table",
-    }
 
 
 def _check_shots(y, n_shots, duration):

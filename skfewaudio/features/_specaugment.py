@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._torch_utils import make_generator
 from .._validation import check_audio, is_spectrogram_batch
-from ..nn.augment import SpecAugment as SpecAugmentModule
+from ..nn.augment import TimeFrequencyMasking
 
 
 class SpecAugment(TransformerMixin, BaseEstimator):
@@ -21,7 +21,7 @@ class SpecAugment(TransformerMixin, BaseEstimator):
     are therefore deterministic and never masked.
 
     For augmentation inside a network's training loop use the torch module
-    :class:`skfewaudio.nn.SpecAugment` (e.g. as an estimator's ``augment=``).
+    :class:`skfewaudio.nn.TimeFrequencyMasking`.
 
     Parameters
     ----------
@@ -70,7 +70,7 @@ class SpecAugment(TransformerMixin, BaseEstimator):
         """Return masked copies of the training spectrograms."""
         self.fit(X)
         X = _check_spectrograms(X)
-        module = SpecAugmentModule(
+        module = TimeFrequencyMasking(
             freq_mask_param=self.freq_mask_param, time_mask_param=self.time_mask_param,
             n_freq_masks=self.n_freq_masks, n_time_masks=self.n_time_masks,
             mask_value=self.mask_value, generator=make_generator(self.random_state),

@@ -66,7 +66,7 @@ class MultiViewEncoder(nn.Module):
     n_views : int, default=2
         ``1`` disables the fusion.
     augment : nn.Module or None
-        View augmentation (identity in eval mode), e.g. :class:`~skfewaudio.nn.SpecAugment`.
+        View augmentation (identity in eval mode), e.g. :class:`~skfewaudio.nn.TimeFrequencyMasking`.
     projection_dim : int or None, default=128
         Size of the projection head (two linear layers) used by the contrastive
         term; ``None`` for none.

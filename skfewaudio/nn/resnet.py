@@ -1,6 +1,7 @@
 """Convolutional spectrogram encoders for contrastive pre-training (method C).
 
-Input spectrograms are ``(batch, n_mels, n_frames)``; embeddings are
+Input spectrograms are ``(batch, 1, n_mels, n_frames)`` (or without the channel
+axis); embeddings are
 ``(batch, channels[-1] * output_size[0] * output_size[1])``.
 
 * :func:`resnet_encoder`: method C's ResNet, 3 residual blocks of 3 convolutions
@@ -82,8 +83,8 @@ class ResNetEncoder(nn.Module):
         self.embedding_dim = int(channels[-1] * output_size[0] * output_size[1])
 
     def forward(self, spec):
-        """(batch, n_mels, n_frames) -> (batch, embedding_dim)."""
-        x = self.input_pool(spec.unsqueeze(1))
+        """(batch, 1, n_mels, n_frames) or (batch, n_mels, n_frames) -> (batch, embedding_dim)."""
+        x = self.input_pool(spec.unsqueeze(1) if spec.dim() == 3 else spec)
         for block in self.blocks:
             x = block(x)
         return torch.flatten(self.head_pool(x), 1)
@@ -99,93 +100,3 @@ def small_encoder():
     block, 512-d."""
     return ResNetEncoder((16, 32, 64), n_convs=1, pools=((2, 2), (2, 2), (1, 2)),
                          input_pool=(2, 2))
-
-
-class ProjectionHead(nn.Module):
-    """MLP projector ``dim -> hidden -> out`` (ReLU), dropped after pre-training."""
-
-    def __init__(self, in_dim, hidden_dim=2048, out_dim=512):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, out_dim)
-        )
-
-    def forward(self, x):
-        return self.net(x)
-
-
-class ContrastiveModel(nn.Module):
-    """Encoder followed by a projector; ``forward`` gives the projection,
-    :meth:`embed` the encoder output used downstream."""
-
-    def __init__(self, encoder, projector):
-        super().__init__()
-        self.encoder = encoder
-        self.projector = projector
-
-    def embed(self, spec):
-        return self.encoder(spec)
-
-    def forward(self, spec):
-        return self.projector(self.encoder(spec))
-
-
-def trainable_parts(encoder, n_blocks):
-    """Modules of ``encoder`` to fine-tune: none (0), the last ``n_blocks`` of its
-    ``blocks``, or all of it (``"all"``)."""
-    if n_blocks == "all":
-        return [encoder]
-    if n_blocks == 0:
-        return []
-    blocks = getattr(encoder, "blocks", None)
-    if blocks is None:
-        raise ValueError(
-            f"fine-tuning the last {n_blocks} block(s) needs an encoder with a `blocks` "
-            f"ModuleList; {type(encoder).__name__} has none. Use 0 or 'all'."
-        )
-    if n_blocks > len(blocks):
-        raise ValueError(
-            f"the encoder has {len(blocks)} blocks; cannot fine-tune the last {n_blocks}."
-        )
-    return list(blocks[len(blocks) - n_blocks:])
-
-
-class FineTuneNet(nn.Module):
-    """A linear classifier on an encoder, fine-tuning only some of its blocks.
-
-    Frozen parts have ``requires_grad=False`` and stay in eval mode even when the
-    network trains, so their batch-norm statistics are those of pre-training.
-
-    Parameters
-    ----------
-    encoder : nn.Module
-        Maps (batch, n_mels, n_frames) to (batch, embedding_dim).
-    embedding_dim, n_classes : int
-    n_blocks : int or "all"
-        See :func:`trainable_parts`.
-    augment : nn.Module or None
-        Applied to the input in training mode only.
-    """
-
-    def __init__(self, encoder, embedding_dim, n_classes, *, n_blocks=0, augment=None):
-        super().__init__()
-        self.encoder = encoder
-        self.head = nn.Linear(embedding_dim, n_classes)
-        self.augment = augment
-        self._trainable = trainable_parts(encoder, n_blocks)
-        trainable_ids = {id(p) for part in self._trainable for p in part.parameters()}
-        for p in encoder.parameters():
-            p.requires_grad_(id(p) in trainable_ids)
-
-    def train(self, mode=True):
-        super().train(mode)
-        if mode:
-            self.encoder.eval()
-            for part in self._trainable:
-                part.train()
-        return self
-
-    def forward(self, spec):
-        if self.training and self.augment is not None:
-            spec = self.augment(spec)
-        return self.head(self.encoder(spec))

@@ -1,35 +1,31 @@
 """ProtoContrastiveClassifier: prototypical meta-training with a contrastive term."""
 
-import copy
-import time
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.base import TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from skorch.callbacks import LRScheduler
 from torch import nn
 
+from .._callbacks import EpisodicAccuracy, ResumableEarlyStopping
+from .._network import NETWORK_PARAMETER_CONSTRAINTS, NetworkClassifierMixin, NetworkEstimator
 from .._prototypes import METRICS, prototype_distances, softmax_neg
-from .._torch_utils import resolve_device, torch_seed
 from .._validation import (
-    TRANSFORMER_EXPECTED_FAILED_CHECKS,
+    CLASSIFIER_TRANSFORMER_EXPECTED_FAILED_CHECKS,
     check_audio,
+    check_fit_labels,
     check_labels,
-    check_query_labels,
     validate_audio_after_fit,
     validate_fit_audio,
 )
 from .._windows import LogMelWindows, combine_by_clip
-from ..nn.augment import SpecAugment
-from ..nn.encoders import build_encoder
-from ..nn.fusion import MultiViewEncoder
-from ..nn.losses.prototypical import PrototypicalLoss, ProtoContrastiveLoss
-from ._training import EpisodeLoader, EpisodeStream, EpisodicNet, EpisodicValidation, embed
+from ..nn.losses import PrototypicalLoss, ProtoContrastiveLoss
+from ._training import EpisodeLoader, EpisodeStream, EpisodicNet, protocontrastive_network
 
 
-class ProtoContrastiveClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
+class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, NetworkEstimator):
     """Prototypical network meta-trained with a supervised-contrastive or angular term.
 
     Method of "Prototypical contrastive learning for few-shot audio classification"
@@ -78,17 +74,19 @@ class ProtoContrastiveClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         trained much better with ``cosine``.
     n_way, n_shot, n_query : int, default=10, 5, 5
         Training episodes: classes, support and query clips per class. More ways than
-        at test time is known to help prototypical networks.
+        at test time is known to help prototypical networks. One episode is one
+        training batch.
     episodes_per_epoch : int, default=100
     max_epochs : int, default=50
     lr : float, default=1e-3
-        Adam learning rate (cosine-annealed over ``max_epochs``).
+        Learning rate (cosine-annealed over ``max_epochs``).
     weight_decay : float, default=0.0
+        Weight decay of the default optimizer (Adam).
     n_views : int, default=2
         SpecAugment views per clip, fused by self-attention; ``1`` disables fusion.
     augment : bool, default=True
         Mask the training views with SpecAugment (``False``: unmasked views).
-    freq_mask, time_mask : int, default=16, 20
+    freq_mask_param, time_mask_param : int, default=16, 20
         Widest SpecAugment frequency (mel bins) and time (frames) mask; two of each.
     contrastive : {"supcon", "angular"} or None, default="angular"
         Contrastive term on the projection head; ``None`` is a plain prototypical
@@ -105,15 +103,31 @@ class ProtoContrastiveClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         Log-mel front-end (MetaAudio's). Normalisation statistics are learned from the
         training clips only.
     window_seconds : float, default=5.0
-    val_episodes : int, default=500
-        Validation episodes (``n_way=5``, ``n_shot=val_shot``, one query per class)
+    validation_episodes : int, default=500
+        Validation episodes (5-way, ``validation_shot``-shot, one query per class)
         when ``fit`` is given ``X_val, y_val``.
-    val_shot : int, default=1
+    validation_shot : int, default=1
     patience : int or None, default=None
-        Stop after this many epochs without validation improvement.
-    batch_size : int, default=128
+        With validation: stop after this many epochs without improvement (skorch's
+        ``EarlyStopping``). With or without it, the best epoch's weights are kept.
+    optimizer : torch optimizer class or None, default=None
+        None is Adam.
+    optimizer_params : dict or None, default=None
+        Keyword arguments of the optimizer (e.g. ``{"betas": (0.9, 0.99)}``); with
+        the default optimizer they update ``weight_decay``.
+    callbacks : list of skorch callbacks or None, default=None
+        Added after the estimator's own (LR schedule, validation, early stopping).
+    module_params : dict or None, default=None
+        Keyword arguments of
+        :func:`~skfewaudio.protocontrastive._training.protocontrastive_network`
+        (e.g. ``{"key_dim": 32}``), updating those derived from the parameters.
+    embed_batch_size : int, default=128
         Windows per forward pass when embedding.
-    device : {"cpu", "cuda", "auto"}, default="cpu"
+    device : {"cpu", "cuda", "cuda:N", "auto"}, default="cpu"
+    checkpoint_dir : str, path-like or None, default=None
+        Write a checkpoint there after every epoch; a later ``fit`` with the same
+        parameters and data resumes from it to the same result as an uninterrupted
+        run (see ``docs/protocontrastive.md``).
     random_state : int, RandomState instance or None, default=None
         Seeds weights, episodes and augmentation: same seed, same model.
     verbose : int, default=0
@@ -131,7 +145,8 @@ class ProtoContrastiveClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         Fitted log-mel front-end (normalisation statistics).
     best_epoch_ : int or None
         Epoch whose weights were kept (validation), else None.
-    training_seconds_ : float
+    fit_seconds_ : float
+        Wall time of ``fit``, front-end included.
 
     Examples
     --------
@@ -151,6 +166,7 @@ class ProtoContrastiveClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
     """
 
     _parameter_constraints = {
+        **NETWORK_PARAMETER_CONSTRAINTS,
         "encoder": [StrOptions({"conv4", "crnn"}), nn.Module],
         "n_maps": [Interval(Integral, 1, None, closed="left")],
         "in_stride": [Interval(Integral, 1, None, closed="left")],
@@ -164,8 +180,8 @@ class ProtoContrastiveClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "n_views": [Interval(Integral, 1, None, closed="left")],
         "augment": ["boolean"],
-        "freq_mask": [Interval(Integral, 0, None, closed="left")],
-        "time_mask": [Interval(Integral, 0, None, closed="left")],
+        "freq_mask_param": [Interval(Integral, 0, None, closed="left")],
+        "time_mask_param": [Interval(Integral, 0, None, closed="left")],
         "contrastive": [StrOptions({"supcon", "angular"}), None],
         "contrastive_weight": [Interval(Real, 0, None, closed="left")],
         "temperature": [Interval(Real, 0, None, closed="neither")],
@@ -177,22 +193,21 @@ class ProtoContrastiveClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         "n_fft": [Interval(Integral, 2, None, closed="left")],
         "hop_length": [Interval(Integral, 1, None, closed="left")],
         "window_seconds": [Interval(Real, 0, None, closed="neither")],
-        "val_episodes": [Interval(Integral, 1, None, closed="left")],
-        "val_shot": [Interval(Integral, 1, None, closed="left")],
+        "validation_episodes": [Interval(Integral, 1, None, closed="left")],
+        "validation_shot": [Interval(Integral, 1, None, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left"), None],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "device": [StrOptions({"cpu", "cuda", "auto"})],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
     }
 
     def __init__(self, encoder="conv4", *, n_maps=64, in_stride=1, metric="cosine", n_way=10,
                  n_shot=5, n_query=5, episodes_per_epoch=100, max_epochs=50, lr=1e-3,
-                 weight_decay=0.0, n_views=2, augment=True, freq_mask=16, time_mask=20, contrastive="angular",
-                 contrastive_weight=0.5, temperature=0.1, angular_alpha=40.0, miner_angle=20.0,
-                 projection_dim=128, sample_rate=16000, n_mels=128, n_fft=1024, hop_length=512,
-                 window_seconds=5.0, val_episodes=500, val_shot=1, patience=None,
-                 batch_size=128, device="cpu", random_state=None, verbose=0):
+                 weight_decay=0.0, n_views=2, augment=True, freq_mask_param=16,
+                 time_mask_param=20, contrastive="angular", contrastive_weight=0.5,
+                 temperature=0.1, angular_alpha=40.0, miner_angle=20.0, projection_dim=128,
+                 sample_rate=16000, n_mels=128, n_fft=1024, hop_length=512,
+                 window_seconds=5.0, validation_episodes=500, validation_shot=1,
+                 patience=None, optimizer=None, optimizer_params=None, callbacks=None,
+                 module_params=None, embed_batch_size=128, device="cpu",
+                 checkpoint_dir=None, random_state=None, verbose=0):
         self.encoder = encoder
         self.n_maps = n_maps
         self.in_stride = in_stride
@@ -206,8 +221,8 @@ class ProtoContrastiveClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self.weight_decay = weight_decay
         self.n_views = n_views
         self.augment = augment
-        self.freq_mask = freq_mask
-        self.time_mask = time_mask
+        self.freq_mask_param = freq_mask_param
+        self.time_mask_param = time_mask_param
         self.contrastive = contrastive
         self.contrastive_weight = contrastive_weight
         self.temperature = temperature
@@ -219,11 +234,16 @@ class ProtoContrastiveClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         self.n_fft = n_fft
         self.hop_length = hop_length
         self.window_seconds = window_seconds
-        self.val_episodes = val_episodes
-        self.val_shot = val_shot
+        self.validation_episodes = validation_episodes
+        self.validation_shot = validation_shot
         self.patience = patience
-        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.optimizer_params = optimizer_params
+        self.callbacks = callbacks
+        self.module_params = module_params
+        self.embed_batch_size = embed_batch_size
         self.device = device
+        self.checkpoint_dir = checkpoint_dir
         self.random_state = random_state
         self.verbose = verbose
 
@@ -240,7 +260,7 @@ class ProtoContrastiveClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
             clips.
         X_val, y_val : optional
             Clips of held-out classes (disjoint from ``y``'s): after every epoch the
-            5-way ``val_shot``-shot episodic accuracy on them is recorded in
+            5-way ``validation_shot``-shot episodic accuracy on them is recorded in
             ``net_.history`` and the best epoch's weights are kept.
 
         Returns
@@ -249,7 +269,7 @@ class ProtoContrastiveClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         """
         self._validate_params()
         X = validate_fit_audio(self, X)
-        y = check_labels(y, len(X), estimator=self)
+        y = check_fit_labels(X, y, estimator=self)
         self.classes_, codes = np.unique(y, return_inverse=True)
         self._check_episode_size(codes)
         validation = None
@@ -257,10 +277,8 @@ class ProtoContrastiveClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
             if X_val is None or y_val is None:
                 raise ValueError("give both X_val and y_val, or neither.")
             X_val = check_audio(X_val)
-            y_val = check_labels(y_val, len(X_val), estimator=self)
-            validation = (X_val, y_val)
-        with torch.random.fork_rng(devices=[]):  # seed training, leave the caller's stream
-            return self._fit(X, codes, validation)
+            validation = (X_val, check_labels(y_val, len(X_val), estimator=self))
+        return self._fit_network(self._fit, X, codes, validation)
 
     def _check_episode_size(self, codes):
         counts = np.bincount(codes, minlength=len(self.classes_))
@@ -277,85 +295,77 @@ class ProtoContrastiveClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
                 "lower n_shot or n_query, or drop those classes."
             )
 
-    def _fit(self, X, codes, validation):
-        start = time.perf_counter()
-        device = resolve_device(self.device)
-        rng = np.random.RandomState(torch_seed(self.random_state))
-        torch.manual_seed(int(rng.randint(0, 2**31 - 1)))
+    def _fit(self, rng, X, codes, validation):
         self.frontend_ = LogMelWindows(
             sample_rate=self.sample_rate, n_mels=self.n_mels, n_fft=self.n_fft,
             hop_length=self.hop_length, window_seconds=self.window_seconds,
-            batch_size=self.batch_size, device=device,
+            device=self._device(),
         )
         windows = self.frontend_.fit(X)  # log-mel once per fit; views are masked per batch
-        module = self._build_module(windows.spectrograms.shape[1:])
-        criterion = ProtoContrastiveLoss(
-            PrototypicalLoss(self.metric), contrastive=self.contrastive,
-            weight=self.contrastive_weight, temperature=self.temperature,
-            alpha=self.angular_alpha, miner_angle=self.miner_angle,
-        )
-        callbacks = []
-        self._validation = None
+        callbacks = [("lr_scheduler", LRScheduler(
+            torch.optim.lr_scheduler.CosineAnnealingLR, T_max=self.max_epochs))]
         if validation is not None:
-            self._validation = EpisodicValidation(
-                self.frontend_.transform(validation[0]), validation[1], self._embed_clips,
-                n_way=min(5, len(np.unique(validation[1]))), n_shot=self.val_shot,
-                n_episodes=self.val_episodes, random_state=int(rng.randint(0, 2**31 - 1)),
-                metric=self.metric, patience=self.patience,
-            )
-            callbacks.append(("episodic_validation", self._validation))
-        from skorch.callbacks import LRScheduler
-
-        callbacks.append(("lr_scheduler", LRScheduler(
-            torch.optim.lr_scheduler.CosineAnnealingLR, T_max=self.max_epochs)))
+            callbacks += self._validation_callbacks(validation, int(rng.randint(0, 2**31 - 1)))
         stream = EpisodeStream(
             windows.spectrograms, codes[windows.owner], n_way=self.n_way, n_shot=self.n_shot,
             n_query=self.n_query, episodes_per_epoch=self.episodes_per_epoch,
             random_state=int(rng.randint(0, 2**31 - 1)),
         )
-        self.net_ = EpisodicNet(
-            module, criterion=criterion, n_support=self.n_way * self.n_shot,
-            optimizer=torch.optim.Adam, lr=self.lr, optimizer__weight_decay=self.weight_decay,
-            max_epochs=self.max_epochs, iterator_train=EpisodeLoader, train_split=None,
-            callbacks=callbacks, device=device, verbose=self.verbose,
+        self.net_ = self._make_net(
+            self._module_kwargs(), callbacks=callbacks,
+            lr=self.lr, max_epochs=self.max_epochs, iterator_train=EpisodeLoader,
+            n_support=self.n_way * self.n_shot,
         )
-        self.net_.fit(stream, None)
-        self.best_epoch_ = None
-        if self._validation is not None:
-            self.best_epoch_ = self._validation.best_epoch_
-            # The best weights are loaded; drop the copies and data the net would pickle.
-            self._validation.best_state_ = self._validation.windows = None
-            self._validation.embed_clips = None
-        self._validation = None
-        self.net_.module_.eval()
-        embeddings = self._embed_clips(self.net_.module_, windows)
+        self._train(self.net_, stream, random_streams={"episodes": stream},
+                    fingerprint_data=(windows.spectrograms, codes[windows.owner]))
+        self.best_epoch_ = self._best_epoch(f"valid_acc_{self.validation_shot}shot")
+        embeddings = self._embed_clips(windows)
         self.prototypes_ = np.stack(
             [embeddings[codes == k].mean(axis=0) for k in range(len(self.classes_))]
         )
-        self.training_seconds_ = time.perf_counter() - start
-        return self
 
-    def _build_module(self, window_shape):
-        if isinstance(self.encoder, nn.Module):
-            encoder = copy.deepcopy(self.encoder)
-        else:
-            encoder = build_encoder(self.encoder, n_mels=self.n_mels, n_maps=self.n_maps,
-                                    in_stride=self.in_stride)
-        with torch.no_grad():
-            encoder.eval()
-            dim = encoder(torch.zeros((2, 1) + tuple(window_shape))).shape[1]
-            encoder.train()
-        augment = None
-        if self.augment:
-            augment = SpecAugment(freq_mask_param=self.freq_mask, time_mask_param=self.time_mask)
-        return MultiViewEncoder(
-            encoder, dim, n_views=self.n_views, augment=augment,
+    def _validation_callbacks(self, validation, seed):
+        windows = self.frontend_.transform(validation[0])
+        monitor = f"valid_acc_{self.validation_shot}shot"
+        return [
+            ("episodic_validation", EpisodicAccuracy(
+                lambda module: self._embed_clips(windows, module), validation[1],
+                n_shots=(self.validation_shot,), n_episodes=self.validation_episodes,
+                random_state=seed, metric=self.metric)),
+            # Without patience the run goes to max_epochs and the best epoch is kept.
+            ("early_stopping", ResumableEarlyStopping(
+                monitor=monitor, lower_is_better=False, threshold=0.0,
+                patience=self.patience or self.max_epochs + 1, load_best=True)),
+        ]
+
+    def _module_factory(self):
+        return protocontrastive_network
+
+    def _module_kwargs(self):
+        window_shape = (self.n_mels, self.frontend_.window_frames)
+        return dict(
+            encoder=self.encoder, window_shape=window_shape, n_mels=self.n_mels,
+            n_maps=self.n_maps, in_stride=self.in_stride, n_views=self.n_views,
+            augment=self.augment, freq_mask_param=self.freq_mask_param,
+            time_mask_param=self.time_mask_param,
             projection_dim=self.projection_dim if self.contrastive is not None else None,
         )
 
-    def _embed_clips(self, module, windows):
-        embedded = embed(module, windows.spectrograms, batch_size=self.batch_size,
-                         device=self.net_.device if hasattr(self, "net_") else "cpu")
+    def _criterion(self):
+        return ProtoContrastiveLoss(
+            PrototypicalLoss(self.metric), contrastive=self.contrastive,
+            weight=self.contrastive_weight, temperature=self.temperature,
+            alpha=self.angular_alpha, miner_angle=self.miner_angle,
+        )
+
+    _net_class = EpisodicNet
+
+    def _embed_clips(self, windows, module=None):
+        module = self.net_.module_ if module is None else module
+        was_training = module.training
+        module.eval()
+        embedded = self._embed_batches(module, windows.spectrograms)
+        module.train(was_training)
         return combine_by_clip(embedded, windows.owner, windows.n_clips)
 
     # --------------------------------------------------------------- inference
@@ -374,7 +384,7 @@ class ProtoContrastiveClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         -------
         embeddings : ndarray of shape (n_clips, n_features)
         """
-        return self._embed_clips(self.net_.module_, self._windows(X))
+        return self._embed_clips(self._windows(X))
 
     def predict_proba(self, X):
         """Mean over each clip's windows of ``softmax(-distance to base prototypes)``.
@@ -384,26 +394,9 @@ class ProtoContrastiveClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
         proba : ndarray of shape (n_clips, n_classes)
         """
         windows = self._windows(X)
-        embedded = embed(self.net_.module_, windows.spectrograms, batch_size=self.batch_size,
-                         device=self.net_.device)
+        embedded = self._embed_batches(self.net_.module_, windows.spectrograms)
         proba = softmax_neg(prototype_distances(embedded, self.prototypes_, self.metric))
         return combine_by_clip(proba, windows.owner, windows.n_clips)
-
-    def decision_function(self, X):
-        """Log of :meth:`predict_proba` (for two classes, the log-odds of ``classes_[1]``)."""
-        scores = np.log(np.maximum(self.predict_proba(X), 1e-300))
-        return scores[:, 1] - scores[:, 0] if len(self.classes_) == 2 else scores
-
-    def predict(self, X):
-        """Base class with the highest combined probability, shape (n_clips,)."""
-        proba = self.predict_proba(X)  # checks fitting before classes_ is read
-        return self.classes_[np.argmax(proba, axis=1)]
-
-    def score(self, X, y, sample_weight=None):
-        """Accuracy on clips of the base classes."""
-        check_is_fitted(self)
-        check_query_labels(y, self.classes_)
-        return super().score(X, y, sample_weight=sample_weight)
 
     # ----------------------------------------------------------------- support
     @classmethod
@@ -415,7 +408,7 @@ class ProtoContrastiveClassifier(ClassifierMixin, TransformerMixin, BaseEstimato
             "n_views": 2, "contrastive": "supcon", "projection_dim": 8, "random_state": 0,
         }
 
-    _expected_failed_checks = TRANSFORMER_EXPECTED_FAILED_CHECKS
+    _expected_failed_checks = CLASSIFIER_TRANSFORMER_EXPECTED_FAILED_CHECKS
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

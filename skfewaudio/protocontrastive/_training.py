@@ -1,15 +1,20 @@
-"""skorch wiring of episodic meta-training: episode stream, net, validation callback."""
+"""What episodic meta-training supplies to the network base: its module, its episode
+stream (the data iterator) and a net whose batches are episodes."""
 
 import copy
 
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback
+from torch import nn
 from torch.utils.data import Dataset
 
+from .._callbacks import set_stream_state, stream_state
+from .._torch_utils import output_dim
 from ..episodes import EpisodeSampler
-from ..episodes._evaluate import cached_episode_accuracies
+from ..nn.augment import TimeFrequencyMasking
+from ..nn.encoders import build_encoder
+from ..nn.fusion import MultiViewEncoder
 
 _EPISODE_DRAW = 256  # episodes drawn at a time from the seeded stream
 
@@ -50,6 +55,15 @@ class EpisodeStream(Dataset):
     def __getitem__(self, index):
         return self.next_episode()
 
+    def state_dict(self):
+        """Random state and drawn-but-unused episodes, for resuming a fit."""
+        return {"rng": stream_state(self.rng),
+                "pending": [[torch.as_tensor(s), torch.as_tensor(q)] for s, q in self._pending]}
+
+    def load_state_dict(self, state):
+        set_stream_state(self.rng, state["rng"])
+        self._pending = [(s.numpy(), q.numpy()) for s, q in state["pending"]]
+
 
 class EpisodeLoader:
     """skorch iterator: yields ``len(dataset)`` episodes (one episode = one batch)."""
@@ -68,7 +82,7 @@ class EpisodeLoader:
 class EpisodicNet(NeuralNet):
     """A skorch net whose batches are episodes; the loss needs the support size."""
 
-    def __init__(self, *args, n_support, **kwargs):
+    def __init__(self, *args, n_support=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.n_support = n_support
 
@@ -76,71 +90,24 @@ class EpisodicNet(NeuralNet):
         return self.criterion_(y_pred, y_true.to(self.device), self.n_support)
 
 
-def embed(module, spectrograms, *, batch_size, device):
-    """Evaluation-mode embeddings of ``spectrograms`` (n, n_mels, n_frames) -> ndarray."""
-    was_training = module.training
-    module.eval()
-    out = []
-    with torch.inference_mode():
-        for start in range(0, len(spectrograms), batch_size):
-            batch = torch.as_tensor(spectrograms[start:start + batch_size]).to(device)
-            out.append(module(batch).float().cpu().numpy())
-    module.train(was_training)
-    return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+def protocontrastive_network(*, encoder, window_shape, n_mels, n_maps, in_stride, n_views,
+                             augment, freq_mask_param, time_mask_param, projection_dim,
+                             key_dim=64, channels_last=True):
+    """The meta-trained module: encoder -> view fusion (+ projection head).
 
-
-class EpisodicValidation(Callback):
-    """Episodic accuracy on held-out classes after each epoch; keeps the best weights.
-
-    Parameters
-    ----------
-    windows : WindowedSpectrograms
-        Normalised validation windows.
-    y : ndarray of shape (n_clips,)
-    embed_clips : callable
-        ``embed_clips(module, windows) -> (n_clips, dim)`` embeddings.
-    n_way, n_shot, n_episodes, random_state, metric
-        Validation episodes (1 query per class, the same episodes every epoch).
-    patience : int or None
-        Stop after this many epochs without improvement.
+    ``encoder`` is ``"conv4"``, ``"crnn"`` or a module (copied, never modified) mapping
+    ``(batch, 1, n_mels, n_frames)`` to ``(batch, dim)``; ``dim`` is found by running
+    it on one zero window of ``window_shape`` (n_mels, n_frames). ``key_dim`` and
+    ``channels_last`` are settable through the estimator's ``module_params``.
     """
-
-    def __init__(self, windows, y, embed_clips, *, n_way, n_shot, n_episodes, random_state,
-                 metric, patience=None):
-        self.windows = windows
-        self.y = y
-        self.embed_clips = embed_clips
-        self.n_way, self.n_shot, self.n_episodes = n_way, n_shot, n_episodes
-        self.random_state = random_state
-        self.metric = metric
-        self.patience = patience
-
-    def initialize(self):
-        self.support_, self.query_ = EpisodeSampler(
-            self.n_way, self.n_shot, 1, self.n_episodes, self.random_state).sample(self.y)
-        self.best_score_ = -np.inf
-        self.best_epoch_ = 0
-        self.best_state_ = None
-        return self
-
-    def on_epoch_end(self, net, **kwargs):
-        embeddings = self.embed_clips(net.module_, self.windows)
-        accuracy = float(cached_episode_accuracies(embeddings, self.support_, self.query_,
-                                                   self.metric).mean())
-        epoch = len(net.history)
-        improved = accuracy > self.best_score_
-        if improved:
-            self.best_score_, self.best_epoch_ = accuracy, epoch
-            self.best_state_ = copy.deepcopy(net.module_.state_dict())
-        net.history.record("val_acc", accuracy)
-        net.history.record("val_acc_best", bool(improved))
-        if self.patience is not None and epoch - self.best_epoch_ >= self.patience:
-            if net.verbose:
-                print(f"Stopping: no validation improvement for {self.patience} epochs; "
-                      f"best {self.best_score_:.4f} at epoch {self.best_epoch_}.")
-            raise KeyboardInterrupt
-
-    def on_train_end(self, net, **kwargs):
-        if self.best_state_ is not None:
-            net.module_.load_state_dict(self.best_state_)
-
+    if isinstance(encoder, nn.Module):
+        encoder = copy.deepcopy(encoder)
+    else:
+        encoder = build_encoder(encoder, n_mels=n_mels, n_maps=n_maps, in_stride=in_stride)
+    masking = None
+    if augment:
+        masking = TimeFrequencyMasking(freq_mask_param=freq_mask_param,
+                                       time_mask_param=time_mask_param)
+    return MultiViewEncoder(encoder, output_dim(encoder, (1,) + tuple(window_shape)),
+                            n_views=n_views, augment=masking, projection_dim=projection_dim,
+                            key_dim=key_dim, channels_last=channels_last)

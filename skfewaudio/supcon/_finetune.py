@@ -5,35 +5,33 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.exceptions import NotFittedError
+from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
-from skorch import NeuralNetClassifier
 
-from .._torch_utils import resolve_device, torch_seed
+from .._encoders import fitted_or_none
+from .._network import NETWORK_PARAMETER_CONSTRAINTS, NetworkClassifierMixin, NetworkEstimator
+from .._torch_utils import output_dim
 from .._validation import (
-    WAVEFORM_EXPECTED_FAILED_CHECKS,
-    check_labels,
-    check_query_labels,
+    CLASSIFIER_EXPECTED_FAILED_CHECKS,
+    check_fit_labels,
     validate_audio_after_fit,
     validate_fit_audio,
 )
 from .._windows import combine_by_clip
-from ..nn.contrastive_augment import RandomTimeCrop
-from ..nn.resnet import FineTuneNet
+from ..nn.augment import RandomTimeCrop
+from ..nn.heads import FineTuneNet
 from ._pretrainer import SupConPretrainer
 
 
-class FineTuneClassifier(ClassifierMixin, BaseEstimator):
+class FineTuneClassifier(NetworkClassifierMixin, NetworkEstimator):
     """Few-shot classifier: a linear head on a pre-trained encoder, optionally
-    fine-tuning its last blocks on the support set (method C's systems 1-4).
+    fine-tuning its last blocks on the support set (Moummad et al.'s systems 1-4).
 
     ``n_blocks=0`` trains only the linear head on the frozen encoder (system 1),
     ``1``, ``2`` and ``"all"`` also fine-tune the last block, the last two blocks or
     the whole encoder (systems 2-4). Training uses light augmentation (random time
-    crop of 90-100 % resized back) and Adam; method C's settings are the defaults:
+    crop of 90-100 % resized back) and Adam; Moummad et al.'s settings are the defaults:
     lr 0.01 for 20 epochs with a frozen encoder, lr 0.001 for 40 epochs otherwise.
     The pre-trained encoder itself is never modified: a copy is fine-tuned.
 
@@ -52,9 +50,23 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
     lr : float or None, default=None
         Adam learning rate; None: 0.01 when ``n_blocks=0``, else 0.001.
     batch_size : int, default=32
+        Training windows per batch.
     time_crop : (float, float) or None, default=(0.9, 1.0)
         Range of the random time crop used as augmentation; None switches it off.
-    device : {"cpu", "cuda", "auto"}, default="cpu"
+    optimizer : torch optimizer class or None, default=None
+        None is Adam.
+    optimizer_params : dict or None, default=None
+        Keyword arguments of the optimizer.
+    callbacks : list of skorch callbacks or None, default=None
+        Added after the estimator's own.
+    module_params : dict or None, default=None
+        Keyword arguments of :func:`~skfewaudio.supcon._finetune.finetune_network`.
+    embed_batch_size : int, default=128
+        Windows per forward pass in ``predict_proba``.
+    device : {"cpu", "cuda", "cuda:N", "auto"}, default="cpu"
+    checkpoint_dir : str, path-like or None, default=None
+        Write a checkpoint there after every epoch; a later ``fit`` with the same
+        parameters and data resumes from it.
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0
 
@@ -63,8 +75,10 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
     classes_ : ndarray of shape (n_classes,)
     encoder_ : SupConPretrainer
         The fitted pre-trainer whose front-end and encoder were used.
-    net_ : skorch.NeuralNetClassifier
+    net_ : skorch.NeuralNet
         The fine-tuned network (``net_.module_.encoder``, ``net_.module_.head``).
+    fit_seconds_ : float
+        Wall time of ``fit``.
 
     Examples
     --------
@@ -81,26 +95,32 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
+        **NETWORK_PARAMETER_CONSTRAINTS,
         "encoder": [HasMethods(["fit", "transform"]), None],
         "n_blocks": [Interval(Integral, 0, None, closed="left"), StrOptions({"all"})],
         "max_epochs": [Interval(Integral, 1, None, closed="left"), None],
         "lr": [Interval(Real, 0, None, closed="neither"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "time_crop": [tuple, list, None],
-        "device": [StrOptions({"cpu", "cuda", "auto"}), str],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
     }
 
     def __init__(self, encoder=None, *, n_blocks=0, max_epochs=None, lr=None, batch_size=32,
-                 time_crop=(0.9, 1.0), device="cpu", random_state=None, verbose=0):
+                 time_crop=(0.9, 1.0), optimizer=None, optimizer_params=None, callbacks=None,
+                 module_params=None, embed_batch_size=128, device="cpu", checkpoint_dir=None,
+                 random_state=None, verbose=0):
         self.encoder = encoder
         self.n_blocks = n_blocks
         self.max_epochs = max_epochs
         self.lr = lr
         self.batch_size = batch_size
         self.time_crop = time_crop
+        self.optimizer = optimizer
+        self.optimizer_params = optimizer_params
+        self.callbacks = callbacks
+        self.module_params = module_params
+        self.embed_batch_size = embed_batch_size
         self.device = device
+        self.checkpoint_dir = checkpoint_dir
         self.random_state = random_state
         self.verbose = verbose
 
@@ -131,49 +151,45 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
         """
         self._validate_params()
         X = validate_fit_audio(self, X)
-        y = check_labels(y, len(X), estimator=self)
+        y = check_fit_labels(X, y, estimator=self)
         if self.encoder is None:
             raise ValueError(
                 "FineTuneClassifier needs an encoder: pass a fitted SupConPretrainer "
                 "(ideally wrapped in sklearn.frozen.FrozenEstimator)."
             )
-        return self._fit(X, y)
+        return self._fit_network(self._fit, X, y)
 
-    def _fit(self, X, y):
-        device = resolve_device(self.device)
+    def _fit(self, rng, X, y):
         self.encoder_ = _fitted_pretrainer(self.encoder, X, y)
         self.classes_, codes = np.unique(y, return_inverse=True)
         windows = self.encoder_.frontend_.transform(X)
         labels = codes[windows.owner].astype(np.int64)
         frozen = self.n_blocks == 0
-        max_epochs = self.max_epochs or (20 if frozen else 40)
-        lr = self.lr or (0.01 if frozen else 0.001)
-        seed = torch_seed(self.random_state)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            encoder = copy.deepcopy(self.encoder_.net_.module_.encoder).to("cpu")
-            augment = None
-            if self.time_crop is not None:
-                augment = RandomTimeCrop(*self.time_crop,
-                                         generator=torch.Generator().manual_seed(seed))
-            module = FineTuneNet(encoder, self.encoder_.embedding_dim_, len(self.classes_),
-                                 n_blocks=self.n_blocks, augment=augment)
-            self.net_ = NeuralNetClassifier(
-                module,
-                criterion=torch.nn.CrossEntropyLoss,
-                optimizer=torch.optim.Adam,
-                lr=lr,
-                max_epochs=max_epochs,
-                batch_size=self.batch_size,
-                iterator_train__shuffle=True,
-                train_split=None,
-                device=device,
-                verbose=int(bool(self.verbose)),
-                classes=np.arange(len(self.classes_)),
-            )
-            self.net_.fit(windows.spectrograms, labels)
-        self.net_.module_.eval()
-        return self
+        crop_generator = torch.Generator().manual_seed(int(rng.randint(0, 2**31 - 1)))
+        batch_generator = torch.Generator().manual_seed(int(rng.randint(0, 2**31 - 1)))
+        self.net_ = self._make_net(
+            {**self._module_kwargs(), "generator": crop_generator},
+            lr=self.lr or (0.01 if frozen else 0.001),
+            max_epochs=self.max_epochs or (20 if frozen else 40),
+            batch_size=self.batch_size, iterator_train__shuffle=True,
+            iterator_train__generator=batch_generator,
+        )
+        self._train(self.net_, windows.spectrograms, labels,
+                    random_streams={"time_crop": crop_generator, "batches": batch_generator},
+                    fingerprint_data=(windows.spectrograms, labels))
+
+    def _module_factory(self):
+        return finetune_network
+
+    def _module_kwargs(self):
+        frontend = self.encoder_.frontend_
+        return dict(encoder=self.encoder_.net_.module_.encoder,
+                    window_shape=(frontend.n_mels, frontend.window_frames),
+                    n_classes=len(self.classes_), n_blocks=self.n_blocks,
+                    time_crop=self.time_crop, generator=None)
+
+    def _criterion(self):
+        return torch.nn.CrossEntropyLoss
 
     def predict_proba(self, X):
         """Class probabilities, the mean over each clip's windows.
@@ -184,23 +200,13 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
         """
         X = validate_audio_after_fit(self, X)
         windows = self.encoder_.frontend_.transform(X)
-        with torch.inference_mode():
-            proba = self.net_.predict_proba(windows.spectrograms)
+        module = self.net_.module_
+        proba = self._embed_batches(lambda batch: torch.softmax(module(batch), dim=1),
+                                    windows.spectrograms)
         return combine_by_clip(proba, windows.owner, windows.n_clips)
 
-    def predict(self, X):
-        """Most probable class of each clip, shape (n_clips,)."""
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
-
-    def score(self, X, y, sample_weight=None):
-        """Accuracy on labelled queries; their labels must all be support classes."""
-        check_is_fitted(self)
-        check_query_labels(y, self.classes_)
-        return super().score(X, y, sample_weight=sample_weight)
-
     _expected_failed_checks = {
-        **WAVEFORM_EXPECTED_FAILED_CHECKS,
+        **CLASSIFIER_EXPECTED_FAILED_CHECKS,
         "check_estimators_overwrite_params": (
             "the check compares joblib.hash of a deepcopy of the fitted torch encoder "
             "with the original, whose serialised bytes differ though every tensor is "
@@ -214,6 +220,15 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
 
+def finetune_network(*, encoder, window_shape, n_classes, n_blocks, time_crop, generator):
+    """A copy of the pre-trained ``encoder`` with a linear head; ``time_crop`` (a
+    fraction range or None) augments the training windows."""
+    encoder = copy.deepcopy(encoder).to("cpu")
+    augment = None if time_crop is None else RandomTimeCrop(*time_crop, generator=generator)
+    return FineTuneNet(encoder, output_dim(encoder, (1,) + tuple(window_shape)), n_classes,
+                       n_blocks=n_blocks, augment=augment)
+
+
 def _fitted_pretrainer(encoder, X, y):
     """The fitted SupConPretrainer behind ``encoder`` (fit on the support set if needed)."""
     inner = getattr(encoder, "estimator", encoder)  # FrozenEstimator wraps .estimator
@@ -223,11 +238,8 @@ def _fitted_pretrainer(encoder, X, y):
             f"{type(inner).__name__}; for any other transformer use PrototypeClassifier "
             "or make_pipeline(FrozenEstimator(encoder), LogisticRegression())."
         )
-    try:
-        check_is_fitted(inner)
+    if fitted_or_none(inner) is not None:
         return inner
-    except NotFittedError:
-        pass
+    # Supervised pre-training needs two clips per class; otherwise self-supervised.
     counts = np.unique(y, return_counts=True)[1]
-    labels = y if counts.min() >= 2 else None
-    return clone(inner).fit(X, labels)
+    return clone(inner).fit(X, y if counts.min() >= 2 else None)

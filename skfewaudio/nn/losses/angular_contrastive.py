@@ -5,16 +5,13 @@ pytorch-metric-learning's :class:`SupConLoss` (labels = classes) or
 :class:`NTXentLoss` (labels = clip identities, self-supervised); only the angular-margin
 term, which that library lacks, is written here.
 
-pytorch-metric-learning is an optional dependency (``pip install skfewaudio[losses]``),
-imported when a loss is built.
+pytorch-metric-learning is imported when a loss is built, so ``import skfewaudio``
+stays light.
 """
 
-import torch
 from torch import nn
-from torch.nn import functional as F
 
-# acos has an infinite slope at +-1: keep cosines strictly inside.
-_COS_EPS = 1e-6
+from .angular_margin import AngularMarginLoss
 
 
 def _metric_learning_losses():
@@ -22,8 +19,8 @@ def _metric_learning_losses():
         from pytorch_metric_learning import losses
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "the contrastive losses need pytorch-metric-learning: "
-            "pip install 'skfewaudio[losses]'"
+            "the contrastive losses need pytorch-metric-learning, a dependency of "
+            "skfewaudio: pip install pytorch-metric-learning"
         ) from exc
     return losses
 
@@ -46,52 +43,6 @@ def contrastive_loss(kind="supcon", temperature=0.06):
     if kind == "ntxent":
         return losses.NTXentLoss(temperature=temperature)
     raise ValueError(f"kind must be 'supcon' or 'ntxent', got {kind!r}.")
-
-
-class AngularMarginLoss(nn.Module):
-    """Angular-margin term of the ACL (after Choi et al.'s AMC-loss).
-
-    On L2-normalised embeddings, with ``theta_ij = arccos(cos(z_i, z_j))`` over all
-    ordered pairs ``i != j``::
-
-        loss = mean_ij [ same_ij * theta_ij**2
-                         + (1 - same_ij) * max(0, margin - theta_ij)**2 ]
-
-    Positives are pulled to angle 0; negatives are pushed until they are at least
-    ``margin`` radians apart and then left alone. The reference implementation sums
-    the pair terms and divides by a constant (50); we average over pairs so the
-    weight of the term does not grow with the batch size.
-
-    Parameters
-    ----------
-    margin : float, default=0.5
-        Angular margin in radians.
-    """
-
-    def __init__(self, margin=0.5):
-        super().__init__()
-        self.margin = margin
-
-    def forward(self, embeddings, labels):
-        """
-        Parameters
-        ----------
-        embeddings : Tensor of shape (n, dim)
-        labels : Tensor of shape (n,)
-
-        Returns
-        -------
-        loss : Tensor of shape ()
-        """
-        z = F.normalize(embeddings.float(), dim=1)
-        cosine = (z @ z.T).clamp(-1 + _COS_EPS, 1 - _COS_EPS)
-        theta = torch.acos(cosine)
-        same = labels[:, None] == labels[None, :]
-        off_diagonal = ~torch.eye(len(z), dtype=torch.bool, device=z.device)
-        pulled = theta.square()
-        pushed = (self.margin - theta).clamp_min(0).square()
-        terms = torch.where(same, pulled, pushed)
-        return terms[off_diagonal].mean()
 
 
 class AngularContrastiveLoss(nn.Module):
