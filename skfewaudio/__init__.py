@@ -1,6 +1,7 @@
 """skfewaudio: scikit-learn estimators for few-shot audio classification."""
 
 from ._persistence import load, save
+from .active import rank_for_labelling
 from .clap import MultiGrainedCLAPAdapter
 from .datasets import fetch_esc50, load_audio_folder, make_sounds
 from .detection import FewShotEventDetector, event_f_measure, read_events_csv, write_events_csv
@@ -33,6 +34,7 @@ __all__ = [
     "load",
     "load_audio_folder",
     "make_sounds",
+    "rank_for_labelling",
     "read_events_csv",
     "save",
     "write_events_csv",

@@ -26,6 +26,7 @@ __all__ = [
     "validate_audio_after_fit",
     "check_waveforms",
     "check_audio",
+    "check_sample_dtype",
     "check_labels",
     "check_fit_labels",
     "silent_clips",
@@ -66,6 +67,11 @@ def _to_float(clip, where):
         return clip.astype(np.float32)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{where} cannot be read as float samples: {exc}") from exc
+
+
+def check_sample_dtype(array, where):
+    """Raise (naming ``where``) unless ``array`` holds audio samples: floats or PCM."""
+    _to_float(np.asarray(array).ravel()[:1], where)
 
 
 def _check_finite(clips_2d, first_index=0):

@@ -1,4 +1,4 @@
-"""The ``skfewaudio`` command line: ``demo`` and ``evaluate``.
+"""The ``skfewaudio`` command line: ``demo``, ``evaluate``, ``classify`` and ``search``.
 
 Every method is fitted on base classes (a no-op for the untrained baseline) and then
 scored by episodes on novel classes, so the same code serves the demo, a folder of
@@ -19,6 +19,7 @@ import torch
 
 from . import __version__
 from ._persistence import is_model_file, load
+from ._cli_workflow import add_commands as add_workflow_commands
 from .datasets import load_audio_folder, make_sounds
 from .episodes import evaluate_episodes
 from .protocontrastive import ProtoContrastiveClassifier
@@ -72,7 +73,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, TypeError, OSError, KeyError) as exc:
+    except (ValueError, TypeError, OSError, KeyError, ImportError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"skfewaudio: error: {message}", file=sys.stderr)
         return 2
@@ -121,6 +122,7 @@ def _build_parser():
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--output", type=Path, default=Path("skfewaudio-results.json"))
     evaluate.set_defaults(run=_run_evaluate)
+    add_workflow_commands(commands)  # classify, search
     return parser
 
 

@@ -5,7 +5,7 @@ import os
 import numpy as np
 from scipy.sparse import issparse
 
-from .._validation import check_waveforms
+from .._validation import check_sample_dtype, check_waveforms
 
 
 class Recording:
@@ -26,7 +26,10 @@ class Recording:
         if isinstance(X, (str, os.PathLike)):
             import soundfile as sf
 
-            info = sf.info(str(X))
+            try:
+                info = sf.info(str(X))
+            except (RuntimeError, OSError) as exc:  # soundfile's errors are RuntimeErrors
+                raise OSError(f"cannot read the recording {X}: {exc}") from None
             if info.samplerate != sample_rate:
                 raise ValueError(
                     f"{X} is sampled at {info.samplerate} Hz but the detector expects "
@@ -53,6 +56,7 @@ class Recording:
                 )
             if array.size == 0:
                 raise ValueError("the recording is empty (0 samples).")
+            check_sample_dtype(array, "the recording")
             self.array = array
             self.n_samples = len(array)
         if self.n_samples == 0:

@@ -14,6 +14,7 @@ from .._validation import (
     validate_fit_audio,
 )
 from .._windows import combine_by_clip
+from ..search._corpus import window_starts
 from ._cache import EmbeddingCache, clip_key
 from ._models import load_model, load_spec, minimum_samples, model_identity, window_vectors
 
@@ -254,9 +255,7 @@ def _cut(clips, window, minimum):
     for index, clip in enumerate(clips):
         if len(clip) < minimum:
             clip = np.pad(clip, (0, minimum - len(clip)))
-        starts = list(range(0, max(1, len(clip) - window + 1), window))
-        if starts[-1] + window < len(clip):
-            starts.append(len(clip) - window)
+        starts = window_starts(len(clip), window, window)
         windows += [clip[start:start + window] for start in starts]
         owner += [index] * len(starts)
     return windows, np.asarray(owner)

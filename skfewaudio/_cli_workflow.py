@@ -1,0 +1,195 @@
+"""The ``classify`` and ``search`` commands: a user's own recordings, few labels.
+
+``classify SUPPORT_DIR QUERY_DIR`` fits a PrototypeClassifier on one sub-folder of
+clips per class and labels every audio file of QUERY_DIR (open-set by default);
+``search EXAMPLES_DIR CORPUS_DIR`` embeds the corpus once into an EmbeddingStore
+and lists the windows most like the examples.
+"""
+
+import csv
+from pathlib import Path
+
+import joblib
+import numpy as np
+from sklearn.frozen import FrozenEstimator
+
+from ._prototypes import softmax_neg
+from .datasets._folder import AUDIO_SUFFIXES, load_audio_folder, read_labelled_files
+from .prototype import PrototypeClassifier
+
+DEFAULT_INDEX = ".skfewaudio-index"  # inside CORPUS_DIR unless --index is given
+
+
+def add_commands(commands):
+    """Register ``classify`` and ``search`` on the ``skfewaudio`` sub-command parser."""
+    classify = commands.add_parser(
+        "classify", help="label audio files from a few examples per class (open set)")
+    classify.add_argument("support", type=Path,
+                          help="one sub-folder of example clips per class (or a metadata.csv)")
+    classify.add_argument("queries", type=Path, help="folder of audio files to label")
+    classify.add_argument("--output", type=Path, default=Path("predictions.csv"))
+    classify.add_argument("--plots", type=Path, default=None,
+                          help="write review plots (PNG) to this folder")
+    classify.add_argument("--rejection", default="auto",
+                          help="'auto' (threshold from the support set), 'none', or a "
+                               "distance threshold")
+    classify.add_argument("--false-rejection-rate", type=float, default=0.05,
+                          help="with --rejection auto: share of known clips to reject")
+    classify.add_argument("--unknown-label", default="unknown")
+    classify.add_argument("--metric", default="cosine", choices=["cosine", "euclidean"])
+    classify.add_argument("--model", type=Path, default=None,
+                          help="a fitted encoder saved with joblib (default: log-mel "
+                               "statistics, no learning)")
+    classify.add_argument("--save", type=Path, default=None,
+                          help="save the fitted classifier with joblib")
+    classify.add_argument("--sample-rate", type=int, default=16000)
+    classify.set_defaults(run=run_classify)
+
+    search = commands.add_parser(
+        "search", help="find the windows of long recordings most like a few examples")
+    search.add_argument("examples", type=Path, help="folder of example clips")
+    search.add_argument("corpus", type=Path, help="folder of recordings (searched recursively)")
+    search.add_argument("--index", type=Path, default=None,
+                        help=f"embedding store folder (default: CORPUS/{DEFAULT_INDEX}); "
+                             "made on first use, extended with new files later")
+    search.add_argument("--top", type=int, default=20)
+    search.add_argument("--output", type=Path, default=None, help="also write the matches as CSV")
+    search.add_argument("--window", type=float, default=1.0, help="window length, seconds")
+    search.add_argument("--hop", type=float, default=None,
+                        help="window step, seconds (default: half a window)")
+    search.add_argument("--ann", action="store_true",
+                        help="approximate search with a FAISS HNSW index (large corpora)")
+    search.add_argument("--model", type=Path, default=None,
+                        help="a fitted encoder saved with joblib (default: log-mel statistics)")
+    search.add_argument("--n-jobs", type=int, default=None,
+                        help="recordings embedded in parallel")
+    search.add_argument("--sample-rate", type=int, default=16000)
+    search.set_defaults(run=run_search)
+
+
+def _rejection(text):
+    if text.lower() == "none":
+        return None
+    if text == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"--rejection must be 'auto', 'none' or a number, got {text!r}.") from None
+    if value < 0:
+        raise ValueError(f"--rejection must be a non-negative distance, got {value}.")
+    return value
+
+
+def _audio_files(folder):
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} is not a folder.")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES
+                   and p.is_file() and DEFAULT_INDEX not in p.parts)
+    if not files:
+        raise ValueError(f"no audio files found in {folder} ({sorted(AUDIO_SUFFIXES)}).")
+    return files
+
+
+def _load_encoder(path):
+    return None if path is None else FrozenEstimator(joblib.load(path))
+
+
+def run_classify(args):
+    rejection = _rejection(args.rejection)  # before reading any audio
+    support = load_audio_folder(args.support, sample_rate=args.sample_rate, progress=True)
+    queries = read_labelled_files([(f, "") for f in _audio_files(args.queries)], args.queries,
+                                  sample_rate=args.sample_rate, progress=True)
+    clf = PrototypeClassifier(
+        encoder=_load_encoder(args.model), metric=args.metric, sample_rate=args.sample_rate,
+        rejection=rejection, false_rejection_rate=args.false_rejection_rate,
+        unknown_label=args.unknown_label,
+    ).fit(support.data, support.target)
+    embedded = clf.transform(queries.data)  # once, for the labels, scores and plots
+    distances = clf._embedding_distances(embedded)
+    labels = clf._labels(distances)
+    proba = softmax_neg(distances, clf.temperature)  # = clf.predict_proba
+    nearest = clf.classes_[distances.argmin(axis=1)]
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.output, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "label", "probability", "unknown", "nearest_class", "distance"])
+        for row in zip(queries.filenames, labels, proba.max(axis=1),
+                       ~np.isin(labels, clf.classes_), nearest, distances.min(axis=1)):
+            writer.writerow([row[0], row[1], f"{row[2]:.4f}", int(row[3]), row[4],
+                             f"{row[5]:.6g}"])
+    _print_summary(clf, support, labels)
+    if args.plots is not None:
+        from .plots import save_classification_plots
+
+        for path in save_classification_plots(clf, support.data, support.target,
+                                              queries.data, args.plots):
+            print(f"plot written to {path}")
+    if args.save is not None:
+        joblib.dump(clf, args.save)
+        print(f"classifier saved to {args.save}")
+    print(f"predictions for {len(labels)} files written to {args.output}")
+    return 0
+
+
+def _print_summary(clf, support, labels):
+    from .plots import leave_one_out_predictions
+
+    embedded = clf.transform(support.data)
+    predicted, own = leave_one_out_predictions(clf, embedded, support.target)
+    counted = np.isfinite(own)
+    if counted.any():
+        print(f"leave-one-out on the support set: "
+              f"{100 * np.mean(predicted[counted] == support.target[counted]):.0f}% of "
+              f"{counted.sum()} clips right")
+    if clf.threshold_ is not None:
+        print(f"rejection threshold: {clf.metric} distance {clf.threshold_:.4g}")
+    names, counts = np.unique(labels, return_counts=True)
+    print("labels: " + ", ".join(f"{name} {count}" for name, count in zip(names, counts)))
+
+
+def run_search(args):
+    from .search import EmbeddingStore
+
+    if args.top < 1:
+        raise ValueError(f"--top must be at least 1, got {args.top}.")
+    files = _audio_files(args.corpus)
+    examples = read_labelled_files([(f, "") for f in _audio_files(args.examples)],
+                                   args.examples, sample_rate=args.sample_rate).data
+    location = args.index or args.corpus / DEFAULT_INDEX
+    encoder = _load_encoder(args.model)
+    if (location / "header.json").exists():
+        store = EmbeddingStore.open(location, encoder=encoder)
+        _check_settings(store, args)
+    else:
+        store = EmbeddingStore.create(location, encoder, sample_rate=args.sample_rate,
+                                      window_seconds=args.window, hop_seconds=args.hop)
+    added = store.add_recordings(files, n_jobs=args.n_jobs, progress=True)
+    print(f"{store} ({added} new recordings embedded)")
+    matches = store.search(examples, k=args.top, index="hnsw" if args.ann else "exact")
+    root = args.corpus.resolve()
+    print(f"\n{'rank':>4}  {'score':>6}  {'start':>9}  {'end':>9}  file")
+    for rank, match in enumerate(matches, 1):
+        name = Path(match["file"])
+        shown = name.relative_to(root) if name.is_relative_to(root) else name
+        print(f"{rank:>4}  {match['score']:>6.3f}  {match['start']:>9.2f}  {match['end']:>9.2f}"
+              f"  {shown}")
+    if args.output is not None:
+        with open(args.output, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["file", "start", "end", "score"])
+            writer.writeheader()
+            writer.writerows(matches)
+        print(f"\n{len(matches)} matches written to {args.output}")
+    return 0
+
+
+def _check_settings(store, args):
+    hop = args.hop if args.hop is not None else args.window / 2
+    have = (store.header["sample_rate"], store.header["window_seconds"],
+            store.header["hop_seconds"])
+    if have != (args.sample_rate, args.window, hop):
+        raise ValueError(
+            f"{store.path} holds windows of {have[1]} s every {have[2]} s at {have[0]} Hz, not "
+            f"{args.window} s every {hop} s at {args.sample_rate} Hz; pass those settings, or "
+            "another --index.")

@@ -1,0 +1,139 @@
+"""Cut long recordings into timed windows and embed them, reading files piece by piece."""
+
+import numpy as np
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+from .._prototypes import as_2d_embedding
+from .._validation import check_waveforms
+from ..features import MelSpectrogram, MelStatistics
+
+LEARNING_FREE = (MelStatistics, MelSpectrogram)  # fitting only checks their parameters
+_BLOCK_SECONDS = 60.0  # audio read and resampled at once: bounds memory on long files
+
+
+def ready_encoder(encoder, sample_rate):
+    """The encoder to embed windows with: fitted, at ``sample_rate``."""
+    if encoder is None:
+        return MelStatistics(sample_rate=sample_rate).fit(np.zeros((1, 1), np.float32))
+    rate = encoder.get_params(deep=False).get("sample_rate") if hasattr(
+        encoder, "get_params") else None
+    if isinstance(rate, int) and rate != sample_rate:
+        raise ValueError(f"the encoder works at sample_rate={rate} but the corpus is read at "
+                         f"{sample_rate}; set both to the same rate.")
+    try:
+        check_is_fitted(encoder)
+    except NotFittedError:
+        if isinstance(encoder, LEARNING_FREE):
+            return encoder.fit(np.zeros((1, 1), np.float32))
+        raise ValueError(
+            f"the encoder {type(encoder).__name__} is not fitted; windows of a corpus are "
+            "embedded by a fitted (or learning-free) encoder: fit it first."
+        ) from None
+    return encoder
+
+
+def window_starts(n_samples, window, hop):
+    """Starts of windows every ``hop`` samples, plus one ending at the last sample.
+
+    A recording shorter than a window gets one window (0, n_samples).
+    """
+    if n_samples <= window:
+        return np.zeros(1, dtype=np.int64)
+    starts = np.arange(0, n_samples - window + 1, hop, dtype=np.int64)
+    if starts[-1] + window < n_samples:  # cover the tail too
+        starts = np.append(starts, n_samples - window)
+    return starts
+
+
+def read_blocks(path, sample_rate, block_seconds=_BLOCK_SECONDS):
+    """Yield float32 mono blocks of a sound file, resampled to ``sample_rate``."""
+    import soundfile as sf
+
+    with sf.SoundFile(str(path)) as handle:
+        stream = None
+        if handle.samplerate != sample_rate:
+            import soxr
+
+            stream = soxr.ResampleStream(handle.samplerate, sample_rate, 1, dtype="float32")
+        size = max(1, int(block_seconds * handle.samplerate))
+        while True:
+            block = handle.read(size, dtype="float32", always_2d=True).mean(axis=1)
+            last = len(block) < size
+            if stream is not None:
+                block = stream.resample_chunk(block, last=last)
+            if len(block):
+                yield np.ascontiguousarray(block, dtype=np.float32)
+            if last:
+                return
+
+
+def embed_recording(source, encoder, *, sample_rate, window_seconds, hop_seconds,
+                    batch_size=256):
+    """Embed the windows of one recording.
+
+    Parameters
+    ----------
+    source : str, PathLike or ndarray of shape (n_samples,)
+        A sound file (read in blocks, resampled if needed) or a mono waveform at
+        ``sample_rate``.
+    encoder : fitted transformer
+        Maps a batch of windows ``(n_windows, n_samples)`` to embeddings.
+    sample_rate : int
+    window_seconds, hop_seconds : float
+    batch_size : int, default=256
+        Windows per call of the encoder.
+
+    Returns
+    -------
+    starts, ends : ndarray of shape (n_windows,)
+        Window times in seconds.
+    embeddings : ndarray of shape (n_windows, n_features)
+        float32.
+    duration : float
+        Length of the recording in seconds.
+    """
+    window = max(1, int(round(window_seconds * sample_rate)))
+    hop = max(1, int(round(hop_seconds * sample_rate)))
+    if isinstance(source, np.ndarray):
+        blocks = iter([check_waveforms([source])[0]])
+    else:
+        blocks = read_blocks(source, sample_rate)
+    parts, pending, starts = [], [], []
+    buffer, buffer_start, next_start = np.empty(0, np.float32), 0, 0
+    for block in blocks:
+        buffer = np.concatenate([buffer, block]) if len(buffer) else block
+        end = buffer_start + len(buffer)
+        while next_start + window <= end:
+            pending.append(buffer[next_start - buffer_start: next_start - buffer_start + window])
+            starts.append(next_start)
+            next_start += hop
+            if len(pending) == batch_size:
+                parts.append(_embed(encoder, pending))
+                pending = []
+        keep_from = min(next_start, end - window)  # the tail window may still need these
+        if keep_from > buffer_start:
+            buffer, buffer_start = buffer[keep_from - buffer_start:], keep_from
+    n_samples = buffer_start + len(buffer)
+    if n_samples == 0:
+        raise ValueError(f"{_name(source)} is empty (0 samples).")
+    tail = window_starts(n_samples, window, hop)[-1]
+    if not starts:  # shorter than one window: embedded whole
+        pending, starts = [buffer], [0]
+    elif starts[-1] != tail:
+        pending.append(buffer[tail - buffer_start: tail - buffer_start + window])
+        starts.append(tail)
+    if pending:
+        parts.append(_embed(encoder, pending))
+    starts = np.asarray(starts, dtype=np.int64)
+    ends = np.minimum(starts + window, n_samples)
+    return starts / sample_rate, ends / sample_rate, np.concatenate(parts), n_samples / sample_rate
+
+
+def _embed(encoder, windows):
+    batch = np.stack(windows) if len({len(w) for w in windows}) == 1 else list(windows)
+    return as_2d_embedding(encoder.transform(batch))
+
+
+def _name(source):
+    return "the recording" if isinstance(source, np.ndarray) else str(source)

@@ -1,0 +1,131 @@
+"""`skfewaudio classify` and `skfewaudio search` on folders of a user's own audio."""
+
+import csv
+
+import joblib
+import numpy as np
+import pytest
+import soundfile as sf
+
+from skfewaudio import make_sounds
+from skfewaudio.cli import main
+from skfewaudio.detection import make_event_recording
+
+SR = 16000
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """Support: 4 classes x 4 clips; queries: 3 clips of each known class + 6 of another."""
+    root = tmp_path_factory.mktemp("classify")
+    X, y = make_sounds(n_classes=5, n_per_class=10, duration=0.5, random_state=2)
+    classes = np.unique(y)
+    for i, (clip, label) in enumerate(zip(X, y)):
+        rank = np.sum(y[:i] == label)
+        if label == classes[-1]:
+            folder, name = root / "queries" / "field", f"other{rank}.wav"
+            if rank >= 6:
+                continue
+        elif rank < 4:
+            folder, name = root / "support" / label, f"{rank}.wav"
+        elif rank < 7:
+            folder, name = root / "queries", f"{label}-{rank}.wav"
+        else:
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        sf.write(folder / name, clip, SR)
+    return root, classes
+
+
+def _rows(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_classify_writes_labels_with_unknowns(folders, tmp_path, capsys):
+    root, classes = folders
+    out = tmp_path / "predictions.csv"
+    assert main(["classify", str(root / "support"), str(root / "queries"),
+                 "--output", str(out), "--false-rejection-rate", "0.2"]) == 0
+    rows = _rows(out)
+    assert list(rows[0]) == ["file", "label", "probability", "unknown", "nearest_class",
+                             "distance"]
+    assert len(rows) == 4 * 3 + 6
+    known = [r for r in rows if not r["file"].startswith("field")]
+    assert np.mean([r["label"] == r["file"].split("-")[0] for r in known]) > 0.7
+    others = [r for r in rows if r["file"].startswith("field")]
+    assert np.mean([r["unknown"] == "1" and r["label"] == "unknown" for r in others]) > 0.5
+    assert all(0 < float(r["probability"]) <= 1 for r in rows)
+    printed = capsys.readouterr().out
+    assert "leave-one-out on the support set" in printed and "rejection threshold" in printed
+
+
+def test_classify_without_rejection_saves_a_reusable_classifier(folders, tmp_path):
+    root, _ = folders
+    out, saved = tmp_path / "p.csv", tmp_path / "clf.joblib"
+    assert main(["classify", str(root / "support"), str(root / "queries"), "--rejection",
+                 "none", "--output", str(out), "--save", str(saved)]) == 0
+    rows = _rows(out)
+    assert not any(r["unknown"] == "1" for r in rows)
+    assert all(r["label"] == r["nearest_class"] for r in rows)
+    clf = joblib.load(saved)
+    clip, _ = sf.read(root / "queries" / rows[0]["file"], dtype="float32")
+    assert clf.predict([clip])[0] == rows[0]["label"]
+
+
+def test_classify_plots_are_png_files(folders, tmp_path):
+    pytest.importorskip("matplotlib")
+    root, _ = folders
+    assert main(["classify", str(root / "support"), str(root / "queries"),
+                 "--output", str(tmp_path / "p.csv"), "--plots", str(tmp_path / "plots")]) == 0
+    for name in ("support_confusion.png", "embedding_map.png", "score_histograms.png"):
+        assert (tmp_path / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--rejection", "maybe"], "--rejection must be 'auto', 'none' or a number"),
+    (["--rejection", "-1"], "non-negative distance"),
+])
+def test_classify_errors_are_one_line(folders, tmp_path, capsys, argv, message):
+    root, _ = folders
+    assert main(["classify", str(root / "support"), str(root / "queries"),
+                 "--output", str(tmp_path / "p.csv")] + argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("skfewaudio: error:") and message in err and err.count("\n") == 1
+
+
+def test_classify_names_a_missing_query_folder(folders, tmp_path, capsys):
+    root, _ = folders
+    assert main(["classify", str(root / "support"), str(tmp_path / "none")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("search")
+    for i in range(2):
+        x, _ = make_event_recording(10, n_events=5, n_distractors=3, random_state=i)
+        (root / "corpus" / f"site{i}").mkdir(parents=True)
+        sf.write(root / "corpus" / f"site{i}" / "night.wav", x, SR)
+    x, ev = make_event_recording(10, n_events=5, n_distractors=3, random_state=9)
+    (root / "examples").mkdir()
+    for k, (on, off, _) in enumerate(ev[:3]):
+        sf.write(root / "examples" / f"call{k}.wav", x[int(on * SR): int(off * SR)], SR)
+    return root
+
+
+def test_search_lists_matches_and_reuses_its_index(corpus, tmp_path, capsys):
+    out = tmp_path / "matches.csv"
+    argv = ["search", str(corpus / "examples"), str(corpus / "corpus"), "--window", "0.3",
+            "--top", "5", "--index", str(tmp_path / "index"), "--output", str(out)]
+    assert main(argv) == 0
+    first = capsys.readouterr().out
+    assert "2 new recordings embedded" in first and "site0/night.wav" in first
+    rows = _rows(out)
+    assert len(rows) == 5 and list(rows[0]) == ["file", "start", "end", "score"]
+    assert float(rows[0]["score"]) >= float(rows[-1]["score"])
+    assert main(argv) == 0
+    assert "0 new recordings embedded" in capsys.readouterr().out
+    assert _rows(out) == rows
+    assert main(argv[:-6] + ["--window", "0.5", "--index", str(tmp_path / "index")]) == 2
+    assert "holds windows of 0.3 s" in capsys.readouterr().err
