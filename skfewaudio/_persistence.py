@@ -36,6 +36,7 @@ _TRUSTED_NAMES = {
     "skfewaudio._windows.LogMelWindows",
     "skfewaudio.clap._backbone.RandomAudioMiniLMBackbone",
     "skfewaudio.clap._msclap.MSCLAPBackbone",
+    "skfewaudio.clap._laion.LAIONCLAPBackbone",
     "sklearn.pipeline.Pipeline",
     "sklearn.frozen._frozen.FrozenEstimator",
     "sklearn.preprocessing._data.StandardScaler",

@@ -101,6 +101,11 @@ def _build_parser():
     evaluate.add_argument("--model", type=Path, default=None,
                           help="a fitted estimator saved with skfewaudio.save (or, trusted "
                                "files only, joblib); replaces --method")
+    evaluate.add_argument("--encoder", default=None, metavar="MODEL",
+                          help="a pretrained audio model (Hugging Face hub id or folder) "
+                               "under a cosine prototype classifier (replaces --method)")
+    evaluate.add_argument("--cache", type=Path, default=None,
+                          help="on-disk embedding cache folder for --encoder")
     evaluate.add_argument("--n-way", type=int, default=5)
     evaluate.add_argument("--n-shot", type=int, nargs="+", default=[1, 5])
     evaluate.add_argument("--n-query", type=int, default=1)
@@ -194,8 +199,16 @@ def _run_evaluate(args):
     eval_classes = _read_split(args.split_file, args.eval_split) if args.split_file else None
     data = load_audio_folder(args.directory, sample_rate=args.sample_rate,
                              classes=eval_classes, on_error=on_error, progress=True)
+    if args.model is not None and args.encoder is not None:
+        raise ValueError("give --model or --encoder, not both.")
     if args.model is not None:
         estimator, label = _load_model(args.model), args.model.name
+    elif args.encoder is not None:
+        from .pretrained import PretrainedEncoder
+
+        encoder = PretrainedEncoder(args.encoder, sample_rate=args.sample_rate,
+                                    cache=args.cache).fit(data.data[:1])  # fails early
+        estimator, label = PrototypeClassifier(encoder=encoder, metric="cosine"), args.encoder
     else:
         method = METHODS[args.method]
         estimator, label = method.factory(args.sample_rate, args.seed, False), args.method

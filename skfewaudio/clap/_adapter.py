@@ -49,12 +49,14 @@ class MultiGrainedCLAPAdapter(NetworkClassifierMixin, NetworkEstimator):
 
     Parameters
     ----------
-    backbone : {"msclap-2022", "msclap-2023", "random-audio-minilm"} or object, \
+    backbone : {"msclap-2022", "msclap-2023", "random-audio-minilm"}, str or object, \
             default="msclap-2022"
         The audio-language model. ``"msclap-2022"`` is the paper's CNN14 + BERT CLAP;
         its weights must be available (see ``weights``): nothing is downloaded
-        silently. ``"random-audio-minilm"`` runs offline but its audio side is
-        random, NOT pretrained (tests and demos only). Any object with
+        silently. A hub id such as ``"laion/clap-htsat-unfused"`` or the path (a str)
+        of a local ``ClapModel`` folder uses LAION CLAP through transformers
+        (:class:`LAIONCLAPBackbone`). ``"random-audio-minilm"`` runs offline but its
+        audio side is random, NOT pretrained (tests and demos only). Any object with
         ``sample_rate``, ``embed_audio`` and ``embed_text`` (see
         :class:`AudioTextBackbone`) can be passed.
     weights : str, path-like or None, default=None
@@ -141,7 +143,8 @@ class MultiGrainedCLAPAdapter(NetworkClassifierMixin, NetworkEstimator):
 
     _parameter_constraints = {
         **NETWORK_PARAMETER_CONSTRAINTS,
-        "backbone": [StrOptions(set(BACKBONE_NAMES)),
+        # Any other string is a LAION CLAP hub id or folder (load_backbone checks it).
+        "backbone": [StrOptions(set(BACKBONE_NAMES)), str,
                      HasMethods(["embed_audio", "embed_text"])],
         "weights": [str, os.PathLike, None],
         "class_descriptions": [dict, None],

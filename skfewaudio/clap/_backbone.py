@@ -1,6 +1,7 @@
 """Audio-language backbones: the protocol, a registry of named ones, the offline one."""
 
 import math
+import os
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -205,12 +206,19 @@ BACKBONE_NAMES = ("msclap-2022", "msclap-2023", "random-audio-minilm")
 _LOADED = {}
 
 
+def _is_laion_source(name):
+    """A hub id (``"owner/name"``) or a local folder: a LAION CLAP ``ClapModel``."""
+    return "/" in name or "\\" in name or os.path.isdir(name)
+
+
 def load_backbone(name, *, weights=None, device="cpu"):
     """The backbone called ``name``, loaded once per process and then shared.
 
     Parameters
     ----------
-    name : {"msclap-2022", "msclap-2023", "random-audio-minilm"}
+    name : {"msclap-2022", "msclap-2023", "random-audio-minilm"} or str
+        Or the hub id (``"laion/clap-htsat-unfused"``) or local folder of a LAION
+        CLAP ``ClapModel`` (:class:`LAIONCLAPBackbone`).
     weights : str or path-like or None
         MS-CLAP checkpoint file; None looks in the usual places (see
         :class:`MSCLAPBackbone`).
@@ -220,12 +228,22 @@ def load_backbone(name, *, weights=None, device="cpu"):
     -------
     backbone : AudioTextBackbone
     """
-    if name not in BACKBONE_NAMES:
-        raise ValueError(f"unknown backbone {name!r}; choose one of {list(BACKBONE_NAMES)} "
+    name = os.fspath(name)
+    laion = name not in BACKBONE_NAMES and _is_laion_source(name)
+    if name not in BACKBONE_NAMES and not laion:
+        raise ValueError(f"unknown backbone {name!r}; choose one of {list(BACKBONE_NAMES)}, "
+                         "a LAION CLAP hub id or folder such as 'laion/clap-htsat-unfused', "
                          "or pass an object with sample_rate, embed_audio and embed_text.")
+    if laion and weights is not None:
+        raise ValueError(f"weights={weights!r} is an MS-CLAP checkpoint option; the LAION "
+                         f"CLAP backbone {name!r} loads its weights from its own folder.")
     key = (name, None if weights is None else str(weights), str(device))
     if key not in _LOADED:
-        if name == "random-audio-minilm":
+        if laion:
+            from ._laion import LAIONCLAPBackbone
+
+            backbone = LAIONCLAPBackbone(name, device=device).load()
+        elif name == "random-audio-minilm":
             backbone = RandomAudioMiniLMBackbone(device=device)
         else:
             from ._msclap import MSCLAPBackbone
