@@ -18,7 +18,7 @@ import datetime
 import importlib
 import json
 import warnings
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import numpy as np
 import torch
@@ -150,6 +150,8 @@ class _Writer:
             return self._dict(value, where)
         if isinstance(value, type):
             return self._class(value, where)
+        if isinstance(value, PurePath):
+            return {"__type__": "path", "value": str(value)}
         if isinstance(value, np.random.RandomState):
             _, keys, pos, has_gauss, gauss = value.get_state()
             return {"__type__": "random_state", "keys": self.encode(keys, where),
@@ -263,6 +265,9 @@ class _Reader:
             array[:] = _flatten(items, len(shape))
             return array.reshape(shape)
         return np.asarray(items, dtype=dtype).reshape(shape)
+
+    def _path(self, node):
+        return Path(node["value"])
 
     def _tuple(self, node):
         return tuple(self.decode(v) for v in node["items"])

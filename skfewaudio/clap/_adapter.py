@@ -16,6 +16,7 @@ from .._validation import (
     validate_audio_after_fit,
     validate_fit_audio,
 )
+from ..features._resample import resample
 from ..nn.clap_adapter import MultiGrainedAdapter
 from ._backbone import BACKBONE_NAMES, load_backbone
 from ._text import descriptions_for
@@ -373,14 +374,7 @@ class MultiGrainedCLAPAdapter(NetworkClassifierMixin, NetworkEstimator):
         return backbone
 
     def _resample(self, X):
-        target = int(self._get_backbone().sample_rate)
-        clips = list(X)
-        if target == self.sample_rate:
-            return clips
-        import librosa
-
-        return [librosa.resample(np.asarray(c, dtype=np.float32), orig_sr=self.sample_rate,
-                                 target_sr=target, res_type="soxr_hq") for c in clips]
+        return resample(X, self.sample_rate, int(self._get_backbone().sample_rate))
 
     def _embed_audio(self, X):
         """Backbone embeddings of every clip, computed once: (n, d), (n, T, d)."""

@@ -10,6 +10,8 @@ import soundfile as sf
 from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
+from ..features import resample
+
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au"}
 
 
@@ -126,8 +128,7 @@ def _read(file, sample_rate, converted):
         raise ValueError("the file holds no samples")
     if rate != sample_rate:
         converted[f"resampled to {sample_rate} Hz"] += 1
-        samples = librosa.resample(samples, orig_sr=rate, target_sr=sample_rate,
-                                   res_type="soxr_hq")
+        samples = resample([samples], rate, sample_rate)[0]
     return np.ascontiguousarray(samples, dtype=np.float32)
 
 

@@ -14,6 +14,7 @@ from .._validation import (
     validate_fit_audio,
 )
 from .._windows import combine_by_clip
+from ..features import RESAMPLER, resample
 from ..search._corpus import window_starts
 from ._cache import EmbeddingCache, clip_key
 from ._models import load_model, load_spec, minimum_samples, model_identity, window_vectors
@@ -21,9 +22,6 @@ from ._models import load_model, load_spec, minimum_samples, model_identity, win
 # Window of models that take any length (wav2vec2, HuBERT, WavLM): attention memory
 # grows with the square of the length, so long recordings are cut.
 ANY_LENGTH_WINDOW_SECONDS = 10.0
-_RESAMPLER = "soxr_hq"
-
-
 class PretrainedEncoder(TransformerMixin, BaseEstimator):
     """Embed clips with a pretrained audio model from the Hugging Face hub or a folder.
 
@@ -199,13 +197,13 @@ class PretrainedEncoder(TransformerMixin, BaseEstimator):
             "model": model_identity(spec), "kind": spec.kind, "layer": int(self.layer),
             "pooling": self.pooling, "model_sample_rate": spec.sample_rate,
             "window_samples": window, "min_samples": minimum_samples(spec),
-            "resampler": _RESAMPLER,
+            "resampler": RESAMPLER,
         })
 
     def _embed(self, spec, clips, window):
         """Model embeddings of validated clips: float32 array (n_clips, n_features)."""
         model = load_model(spec, resolve_device(self.device))
-        windows, owner = _cut(_resample(clips, self.sample_rate, spec.sample_rate),
+        windows, owner = _cut(resample(clips, self.sample_rate, spec.sample_rate),
                               window, minimum_samples(spec))
         # Models of any input length get equal-length batches: no padding at all.
         groups = [np.arange(len(windows))] if spec.window_samples else length_groups(windows)
@@ -238,15 +236,6 @@ class PretrainedEncoder(TransformerMixin, BaseEstimator):
         from ._testing import tiny_model_path
 
         return {"model": str(tiny_model_path("ast")), "batch_size": 4}
-
-
-def _resample(clips, orig_rate, target_rate):
-    if orig_rate == target_rate:
-        return list(clips)
-    import librosa
-
-    return [librosa.resample(np.asarray(clip, dtype=np.float32), orig_sr=orig_rate,
-                             target_sr=target_rate, res_type=_RESAMPLER) for clip in clips]
 
 
 def _cut(clips, window, minimum):
