@@ -118,7 +118,7 @@ class TrainingCheckpoint(Callback):
             "module": net.module_.state_dict(),
             "optimizer": net.optimizer_.state_dict(),
             "criterion": net.criterion_.state_dict(),
-            "history": _plain(net.history.to_list()),
+            "history": plain_values(net.history.to_list()),
             "random_streams": {name: stream_state(s) for name, s in self._streams().items()},
             "callbacks": {name: cb.checkpoint_state() for name, cb in net.callbacks_
                           if hasattr(cb, "checkpoint_state")},
@@ -183,12 +183,12 @@ def set_stream_state(stream, state):
         stream.load_state_dict(state)
 
 
-def _plain(value):
+def plain_values(value):
     """History entries as plain Python values (numpy scalars do not load safely)."""
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain_values(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain_values(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
     return value

@@ -26,6 +26,8 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from skorch import NeuralNet
 
+from ._callbacks import plain_values
+
 __all__ = ["save", "load", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "skfewaudio-model"
@@ -196,7 +198,7 @@ class _Writer:
         return {"__type__": "skorch_net",
                 "module": {k: self._add_tensor(v) for k, v in module.items()},
                 "criterion": {k: self._add_tensor(v) for k, v in criterion.items()},
-                "history": self.encode(_plain_history(net.history.to_list()), where)}
+                "history": self.encode(plain_values(net.history.to_list()), where)}
 
     def _object(self, obj, where):
         if id(obj) in self.memo:
@@ -379,18 +381,6 @@ def _flatten(items, ndim):
     if ndim <= 1:
         return list(items)
     return [leaf for row in items for leaf in _flatten(row, ndim - 1)]
-
-
-def _plain_history(history):
-    def plain(value):
-        if isinstance(value, dict):
-            return {k: plain(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [plain(v) for v in value]
-        if isinstance(value, np.generic):
-            return value.item()
-        return value
-    return plain(history)
 
 
 def _version():

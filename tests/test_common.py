@@ -13,9 +13,16 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from skfewaudio import MelSpectrogram, make_sounds
 from skfewaudio.detection import make_event_recording
 from skfewaudio.utils import all_estimators
-from skfewaudio.utils._discovery import expected_failed_checks, instance_for_tests
+from skfewaudio.utils._discovery import (
+    expected_failed_checks,
+    instance_for_tests,
+    missing_test_requirements,
+    testable_estimators,
+)
 
-ESTIMATORS = [instance_for_tests(cls) for _, cls in all_estimators()]
+ESTIMATORS = [instance_for_tests(cls) for _, cls in testable_estimators()]
+UNTESTABLE = [(name, missing_test_requirements(cls)) for name, cls in all_estimators()
+              if missing_test_requirements(cls)]
 CHECKS = parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks,
                                  xfail_strict=True)
 # Checks that need no (n_samples, n_features) table: they apply to every estimator,
@@ -43,6 +50,11 @@ def test_all_estimators_found():
 @CHECKS
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("name, missing", UNTESTABLE)  # empty with every extra installed
+def test_estimators_whose_extra_is_missing_are_skipped_with_a_reason(name, missing):
+    pytest.skip(f"{name}'s test settings need {missing}, from an optional extra")
 
 
 def test_every_declared_failure_names_a_check_that_runs():

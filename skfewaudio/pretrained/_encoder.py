@@ -230,6 +230,9 @@ class PretrainedEncoder(TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
 
+    # The test settings build a tiny model with transformers (the pretrained extra).
+    _test_requires = ("transformers",)
+
     @classmethod
     def get_test_params(cls):
         """A tiny, random AST built offline in ``~/.cache/skfewaudio/test-models``."""

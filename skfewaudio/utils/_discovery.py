@@ -1,6 +1,7 @@
 """Find every public estimator of the package, as scikit-learn's ``all_estimators``."""
 
 import importlib
+import importlib.util
 import inspect
 import pkgutil
 
@@ -27,6 +28,18 @@ def all_estimators():
             if inspect.isclass(obj) and issubclass(obj, BaseEstimator):
                 found[name] = obj
     return sorted(found.items())
+
+
+def missing_test_requirements(cls):
+    """Optional packages (import names) that the class's test settings need but that
+    are not installed; such estimators are skipped by the test-suite, with a reason."""
+    needed = getattr(cls, "_test_requires", ())
+    return [name for name in needed if importlib.util.find_spec(name) is None]
+
+
+def testable_estimators():
+    """``(name, class)`` of the public estimators whose test settings can run here."""
+    return [(name, cls) for name, cls in all_estimators() if not missing_test_requirements(cls)]
 
 
 def instance_for_tests(cls):
