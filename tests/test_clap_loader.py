@@ -13,7 +13,7 @@ pytest.importorskip("torchlibrosa")
 pytest.importorskip("transformers")
 
 from skfewaudio.clap import MSCLAPBackbone, MultiGrainedCLAPAdapter  # noqa: E402
-from skfewaudio.clap._backbone import minilm_path  # noqa: E402
+from skfewaudio._hf_audio import minilm_path  # noqa: E402
 from skfewaudio.clap._msclap import build_msclap, msclap_config  # noqa: E402
 
 

@@ -24,8 +24,9 @@ from sklearn.pipeline import Pipeline  # noqa: E402
 from sklearn.utils._param_validation import InvalidParameterError  # noqa: E402
 
 from skfewaudio import PretrainedEncoder, PrototypeClassifier, evaluate_episodes  # noqa: E402
-from skfewaudio.clap._backbone import minilm_path  # noqa: E402
-from skfewaudio.pretrained import _encoder, _models  # noqa: E402
+from skfewaudio._hf_audio import minilm_path  # noqa: E402
+from skfewaudio import _hf_audio  # noqa: E402
+from skfewaudio.pretrained import _encoder  # noqa: E402
 from skfewaudio.pretrained._testing import (  # noqa: E402
     TINY_MODELS,
     build_tiny_model,
@@ -86,12 +87,12 @@ def test_two_d_array_and_list_agree(models, clips):
 
 
 def test_fit_reads_the_rate_and_window_without_loading_weights(models, clips):
-    _models._LOADED.clear()
+    _hf_audio._LOADED.clear()
     encoder = _encoder_for(models, "wav2vec2").fit(clips)
     assert encoder.model_sample_rate_ == 8000 and encoder.window_seconds_ == 10.0
-    assert not _models._LOADED  # no weights yet
+    assert not _hf_audio._LOADED  # no weights yet
     encoder.transform(clips[:1])
-    assert len(_models._LOADED) == 1
+    assert len(_hf_audio._LOADED) == 1
     assert _encoder_for(models, "ast").fit(clips).window_seconds_ == pytest.approx(1.015)
     assert _encoder_for(models, "clap").fit(clips).model_sample_rate_ == 48000
 
@@ -231,10 +232,10 @@ def test_pickle_and_joblib_round_trip_reload_the_weights(models, clips, tmp_path
     expected = encoder.transform(clips)
     blob = pickle.dumps(encoder)
     assert len(blob) < 2000  # parameters only: the weights are never pickled
-    _models._LOADED.clear()
+    _hf_audio._LOADED.clear()
     np.testing.assert_array_equal(pickle.loads(blob).transform(clips), expected)
     joblib.dump(encoder, tmp_path / "encoder.joblib")
-    _models._LOADED.clear()
+    _hf_audio._LOADED.clear()
     np.testing.assert_array_equal(joblib.load(tmp_path / "encoder.joblib").transform(clips),
                                   expected)
 
@@ -246,7 +247,7 @@ def test_skfewaudio_save_stores_the_model_name_not_its_weights(models, sounds, t
     clf = PrototypeClassifier(encoder=_encoder_for(models, "ast"), metric="cosine").fit(X, y)
     skfewaudio.save(clf, tmp_path / "frogs.safetensors")
     assert (tmp_path / "frogs.safetensors").stat().st_size < 20_000
-    _models._LOADED.clear()
+    _hf_audio._LOADED.clear()
     loaded = skfewaudio.load(tmp_path / "frogs.safetensors")
     assert loaded.encoder_.get_params() == clf.encoder_.get_params()
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
@@ -322,7 +323,7 @@ def test_missing_hub_model_says_where_it_looked(clips, monkeypatch):
         PretrainedEncoder("nobody/no-such-audio-model").fit(clips)
     message = str(info.value)
     assert "'nobody/no-such-audio-model'" in message and "HF_HUB_OFFLINE=1" in message
-    assert _models._hub_cache() in message and "HF_HOME" in message
+    assert _hf_audio._hub_cache() in message and "HF_HOME" in message
     assert "huggingface-cli download nobody/no-such-audio-model" in message
 
 

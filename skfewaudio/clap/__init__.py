@@ -7,9 +7,10 @@ audio-untrained :class:`RandomAudioMiniLMBackbone`.
 """
 
 from ._adapter import MultiGrainedCLAPAdapter
-from ._backbone import AudioTextBackbone, RandomAudioMiniLMBackbone, load_backbone
+from ._backbone import AudioTextBackbone, RandomAudioMiniLMBackbone
 from ._laion import LAIONCLAPBackbone
 from ._msclap import MSCLAPBackbone
+from ._registry import load_backbone
 from ._text import DEFAULT_TEMPLATES, default_descriptions
 
 __all__ = [

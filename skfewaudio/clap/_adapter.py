@@ -16,9 +16,9 @@ from .._validation import (
     validate_audio_after_fit,
     validate_fit_audio,
 )
-from ..features._resample import resample
+from ..features import resample
 from ..nn.clap_adapter import MultiGrainedAdapter
-from ._backbone import BACKBONE_NAMES, load_backbone
+from ._registry import BACKBONE_NAMES, load_backbone
 from ._text import descriptions_for
 
 _COMPONENTS = ("coarse_cache", "fine_cache", "coarse_contrast", "fine_contrast")

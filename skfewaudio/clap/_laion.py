@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from ..pretrained._models import LoadedModel, clap_audio, extract_features, load_spec
+from .._hf_audio import LoadedModel, clap_audio, extract_features, load_spec
 from ._backbone import _TextCache
 
 __all__ = ["LAIONCLAPBackbone"]

@@ -17,7 +17,7 @@ from .._windows import combine_by_clip
 from ..features import RESAMPLER, resample
 from ..search._corpus import window_starts
 from ._cache import EmbeddingCache, clip_key
-from ._models import load_model, load_spec, minimum_samples, model_identity, window_vectors
+from .._hf_audio import load_model, load_spec, minimum_samples, model_identity, window_vectors
 
 # Window of models that take any length (wav2vec2, HuBERT, WavLM): attention memory
 # grows with the square of the length, so long recordings are cut.

