@@ -129,6 +129,8 @@ class NetworkEstimator(BaseEstimator):
                 Path(self.checkpoint_dir) / CHECKPOINT_FILE,
                 self._fingerprint(fingerprint_data), random_streams or {})
             net.callbacks = list(net.callbacks or []) + [("checkpoint", checkpoint)]
+            if net.initialized_:  # (the CLAP adapter initialises its net to score caches)
+                net.initialize_callbacks()
         if not net.initialized_:
             net.initialize()
         done = 0

@@ -91,6 +91,14 @@ class StopAfter(Callback):
             raise KeyboardInterrupt
 
 
+EPOCHS_RUN = []  # module-level: the estimator trains a copy of each user callback
+
+
+class RecordEpochs(Callback):
+    def on_epoch_end(self, net, **kwargs):
+        EPOCHS_RUN.append(len(net.history))
+
+
 class CountEpochs(Callback):
     def initialize(self):
         self.seen_ = 0
@@ -204,7 +212,11 @@ def test_an_interrupted_fit_resumes_to_the_uninterrupted_result(make, sounds, tm
     interrupted = make(max_epochs=3, checkpoint_dir=tmp_path,
                        callbacks=[StopAfter(2)]).fit(X, y)
     assert len(interrupted.net_.history) == 2
-    resumed = make(max_epochs=3, checkpoint_dir=tmp_path).fit(X, y)
+    EPOCHS_RUN.clear()
+    resumed = make(max_epochs=3, checkpoint_dir=tmp_path, callbacks=[RecordEpochs()]).fit(X, y)
+    # The checkpoint of epoch 1 was written (epoch 2 was cut short before its own):
+    # the resumed fit runs epochs 2 and 3 only.
+    assert EPOCHS_RUN == [2, 3]
     assert len(resumed.net_.history) == 3
     np.testing.assert_array_equal(_outputs(resumed, X), _outputs(full, X))
     np.testing.assert_array_equal(resumed.net_.history[:, "train_loss"],
