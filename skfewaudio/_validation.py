@@ -241,6 +241,23 @@ def silent_clips(X):
     return np.flatnonzero([np.abs(clip).max() < _SILENCE_PEAK for clip in X])
 
 
+def warn_padded_clips(X, n_samples, window):
+    """Warn, naming them, about waveforms shorter than half of ``n_samples``.
+
+    Such clips are zero-padded to ``window`` (words such as "the network's 5 s window"),
+    so most of what the model sees is padding; "far shorter than the window" is the
+    case worth a word, a few samples short is normal.
+    """
+    if is_spectrogram_batch(X) or (isinstance(X, np.ndarray) and X.shape[1] * 2 >= n_samples):
+        return
+    short = np.flatnonzero([len(clip) * 2 < n_samples for clip in X])
+    if len(short):
+        warnings.warn(
+            f"{_positions('clip', short)} {_is_are(short)} shorter than half of {window} "
+            f"({n_samples} samples) and zero-padded to it, so the padding outweighs the "
+            "sound; use a shorter window or longer clips.", UserWarning, stacklevel=4)
+
+
 def check_fit_labels(X, y, *, min_classes=2, estimator=None):
     """:func:`check_labels` for the clips ``X`` of a fit; a class whose every clip
     is silent is an error (nothing could be learned about it)."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._torch_utils import resolve_device
-from ._validation import is_spectrogram_batch
+from ._validation import is_spectrogram_batch, warn_padded_clips
 from .features._mel import build_log_mel, run_in_batches
 
 
@@ -83,6 +83,8 @@ class LogMelWindows:
             pieces, owner = _cut(list(X), self.window_frames, axis=1)
             specs = np.stack(pieces).astype(np.float32)
         else:
+            warn_padded_clips(X, self.window_samples,
+                              f"the network's {self.window_seconds:g} s window")
             pieces, owner = _cut([_z_normalize(clip) for clip in X], self.window_samples, axis=0)
             module = build_log_mel(
                 sample_rate=self.sample_rate, n_fft=self.n_fft,

@@ -208,3 +208,27 @@ def test_the_loader_refuses_a_missing_or_classless_folder(tmp_path):
         load_audio_folder(tmp_path / "missing", sample_rate=16000)
     with pytest.raises(ValueError, match=str(tmp_path)):
         load_audio_folder(tmp_path, sample_rate=16000)
+
+
+# A 0.02 s clip among 0.25 s ones: far shorter than each front-end's window.
+SHORT_CLIP_CASES = {
+    "MelSpectrogram": ("MelSpectrogram", {}, "the spectrogram length n_samples_"),
+    "MelStatistics": ("MelStatistics", {"n_fft": 2048}, "one STFT frame"),
+    "network window": ("ProtoContrastiveClassifier", {"window_seconds": 0.25}, "the network.s 0.25 s window"),
+}
+
+
+@pytest.mark.parametrize("case", SHORT_CLIP_CASES)
+def test_clips_far_shorter_than_the_window_are_named_in_a_warning(case):
+    import skfewaudio
+
+    name, params, window = SHORT_CLIP_CASES[case]
+    cls = getattr(skfewaudio, name)
+    estimator = instance_for_tests(cls).set_params(**params).fit(X_GOOD, Y_GOOD)
+    X = list(X_GOOD[:4]) + [X_GOOD[4][:320]]
+    method = getattr(estimator, "predict", None) or estimator.transform
+    with pytest.warns(UserWarning, match=f"clip 4 is shorter than half of {window}"):
+        method(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        method(X_GOOD[:4])

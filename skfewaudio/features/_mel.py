@@ -14,6 +14,7 @@ from .._validation import (
     is_spectrogram_batch,
     validate_audio_after_fit,
     validate_fit_audio,
+    warn_padded_clips,
 )
 from ..nn.frontend import LogMelSpectrogram
 
@@ -138,6 +139,7 @@ class MelSpectrogram(TransformerMixin, BaseEstimator):
         spectrograms : ndarray of shape (n_clips, n_mels, n_frames_)
         """
         X = validate_audio_after_fit(self, X, spectrograms=False)
+        warn_padded_clips(X, self.n_samples_, "the spectrogram length n_samples_")
         module = build_log_mel(
             sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length,
             n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax, log=self.log,
@@ -206,6 +208,7 @@ class MelStatistics(TransformerMixin, BaseEstimator):
         X = validate_audio_after_fit(self, X)
         if is_spectrogram_batch(X):
             return _mean_std_over_time(X)
+        warn_padded_clips(X, self.n_fft, "one STFT frame (n_fft)")
         module = build_log_mel(
             sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length,
             n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax,
