@@ -170,6 +170,14 @@ def test_bad_recordings_and_events(case):
         FewShotEventDetector(random_state=0).fit(x, events)
 
 
+def test_a_recording_file_at_another_sample_rate_is_refused(tmp_path):
+    path = tmp_path / "field.wav"
+    sf.write(path, RECORDING, 22050)
+    with pytest.raises(ValueError, match="field.wav is sampled at 22050 Hz but the detector "
+                                         "expects sample_rate=16000; resample"):
+        FewShotEventDetector(random_state=0).fit(str(path), EVENTS)
+
+
 def test_spec_augment_refuses_waveforms_and_bad_spectrograms():
     from skfewaudio import SpecAugment
 
