@@ -1,4 +1,4 @@
-"""Few-shot sound event detection in long recordings (DCASE Task 5, method C).
+"""Few-shot sound event detection in long recordings (DCASE Task 5, Moummad et al. 2023).
 
 :class:`FewShotEventDetector` learns a sound from the first annotated events of a
 recording and finds the others; :func:`event_f_measure` scores detections as the

@@ -1,4 +1,4 @@
-"""Few-shot sound event detection in one long recording (method C's real task)."""
+"""Few-shot sound event detection in one long recording (the task of Moummad et al., DCASE 2023)."""
 
 import sys
 import time
@@ -29,7 +29,7 @@ _ADAPTIVE_RULE = ((17 * _FRAME, None), (100 * _FRAME, 1), (200 * _FRAME, 2),
 def adaptive_window_seconds(shot_durations):
     """Window length for shots of these durations (seconds).
 
-    The rule of Tang et al. (DCASE 2022), used by method C: with ``L`` the mean shot
+    The rule of Tang et al. (DCASE 2022), used by Moummad et al.: with ``L`` the mean shot
     length, the window is 0.099 s (17 frames) when ``L`` is shorter, ``L`` up to
     0.58 s, ``L / 2`` up to 1.16 s, ``L / 4`` up to 2.32 s and ``L / 8`` beyond,
     so long calls are covered by several windows rather than one.
@@ -46,7 +46,7 @@ def adaptive_window_seconds(shot_durations):
 class FewShotEventDetector(BaseEstimator):
     """Find every event of a sound in a long recording from its first few examples.
 
-    The few-shot bioacoustic detection task of DCASE Task 5 (method C, Moummad et
+    The few-shot bioacoustic detection task of DCASE Task 5 (Moummad et
     al. 2023): someone annotated the first ``n_shots`` events of a recording; the
     detector returns onset, offset and score of the other events after the last
     annotated one. One detector is fitted per recording.
@@ -64,7 +64,7 @@ class FewShotEventDetector(BaseEstimator):
        logistic regression is fitted on the standardised embeddings (a linear
        probe). ``head="finetune"``: a linear layer on the encoder's network is
        trained together with its last ``finetune_blocks`` blocks, with random time
-       crops (method C's systems 2-4, via ``skfewaudio.supcon.FineTuneClassifier``;
+       crops (Moummad et al.'s systems 2-4, via ``skfewaudio.supcon.FineTuneClassifier``;
        needs a fitted ``SupConPretrainer`` as encoder). ``head`` may also be any
        scikit-learn classifier of waveform windows (labels 1 = event, 0 =
        background), which is cloned and fitted on the training windows. Classifier
@@ -98,11 +98,11 @@ class FewShotEventDetector(BaseEstimator):
         Inverse regularisation strength of the linear probe.
     finetune_blocks : int or "all", default=1
         With ``head="finetune"``: how many of the encoder's last blocks are trained
-        (0 trains only the linear layer; method C's best system tuned 1).
+        (0 trains only the linear layer; Moummad et al.'s best system tuned 1).
     max_epochs : int, default=40
-        With ``head="finetune"``: passes over the training windows (method C: 40).
+        With ``head="finetune"``: passes over the training windows (Moummad et al.: 40).
     lr : float, default=1e-3
-        With ``head="finetune"``: Adam learning rate (method C: 0.001).
+        With ``head="finetune"``: Adam learning rate (Moummad et al.: 0.001).
     threshold : float, default=0.5
         Probability at or above which a segment belongs to an event.
     merge_gap : "auto" or float, default="auto"
@@ -318,7 +318,7 @@ class FewShotEventDetector(BaseEstimator):
         return np.concatenate(parts)
 
     def _finetune_head(self, rng):
-        """method C's fine-tuning head: a linear layer on the pre-trained network,
+        """Moummad et al.'s fine-tuning head: a linear layer on the pre-trained network,
         training its last ``finetune_blocks`` blocks too (``FineTuneClassifier``)."""
         inner = getattr(self.encoder, "estimator", self.encoder)  # FrozenEstimator
         if self.encoder is None or not hasattr(inner, "net_"):

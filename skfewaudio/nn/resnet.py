@@ -1,10 +1,10 @@
-"""Convolutional spectrogram encoders for contrastive pre-training (method C).
+"""Convolutional spectrogram encoders for contrastive pre-training (Moummad et al., DCASE 2023).
 
 Input spectrograms are ``(batch, 1, n_mels, n_frames)`` (or without the channel
 axis); embeddings are
 ``(batch, channels[-1] * output_size[0] * output_size[1])``.
 
-* :func:`resnet_encoder`: method C's ResNet, 3 residual blocks of 3 convolutions
+* :func:`resnet_encoder`: Moummad et al.'s ResNet, 3 residual blocks of 3 convolutions
   (64, 128, 256 maps), each convolution followed by batch norm and LeakyReLU(0.1),
   max-pooling 2x2, 2x2 and 1x2 (the last block pools time only, to keep frequency
   detail), then an adaptive max-pool to (8, 1): 8 * 256 = 2048-d.
@@ -91,7 +91,7 @@ class ResNetEncoder(nn.Module):
 
 
 def resnet_encoder():
-    """Method C's encoder: 64/128/256 maps, 3 convolutions per block, 2048-d."""
+    """Moummad et al.'s encoder: 64/128/256 maps, 3 convolutions per block, 2048-d."""
     return ResNetEncoder((64, 128, 256), n_convs=3, pools=((2, 2), (2, 2), (1, 2)))
 
 

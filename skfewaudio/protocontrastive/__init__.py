@@ -1,4 +1,4 @@
-"""Prototypical meta-training with supervised-contrastive or angular terms (method A)."""
+"""Prototypical meta-training with supervised-contrastive or angular terms (Sgouropoulos et al., MLSP 2025)."""
 
 from ._classifier import ProtoContrastiveClassifier
 

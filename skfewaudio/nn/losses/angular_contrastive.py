@@ -46,7 +46,7 @@ def contrastive_loss(kind="supcon", temperature=0.06):
 
 
 class AngularContrastiveLoss(nn.Module):
-    """``alpha * contrastive + (1 - alpha) * angular margin`` (method D).
+    """``alpha * contrastive + (1 - alpha) * angular margin`` (Wang et al., ICASSP 2023).
 
     Parameters
     ----------
