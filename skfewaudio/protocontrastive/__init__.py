@@ -1,4 +1,8 @@
-"""Prototypical meta-training with supervised-contrastive or angular terms (Sgouropoulos et al., MLSP 2025)."""
+"""Prototypical meta-training with supervised-contrastive or angular terms.
+
+The method of Sgouropoulos et al., "Prototypical Contrastive Learning For Improved
+Few-Shot Audio Classification" (IEEE MLSP 2025).
+"""
 
 from ._classifier import ProtoContrastiveClassifier
 
