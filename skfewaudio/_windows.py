@@ -122,6 +122,19 @@ def _cut(clips, size, axis):
     return pieces, np.asarray(owner)
 
 
+def window_starts(n_samples, window, hop):
+    """Starts of windows every ``hop`` samples, plus one ending at the last sample.
+
+    A recording shorter than a window gets one window (0, n_samples).
+    """
+    if n_samples <= window:
+        return np.zeros(1, dtype=np.int64)
+    starts = np.arange(0, n_samples - window + 1, hop, dtype=np.int64)
+    if starts[-1] + window < n_samples:  # cover the tail too
+        starts = np.append(starts, n_samples - window)
+    return starts
+
+
 def combine_by_clip(values, owner, n_clips):
     """Mean of per-window ``values`` (n_windows, ...) for each clip -> (n_clips, ...)."""
     values = np.asarray(values)

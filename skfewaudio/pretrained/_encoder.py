@@ -13,9 +13,8 @@ from .._validation import (
     validate_audio_after_fit,
     validate_fit_audio,
 )
-from .._windows import combine_by_clip
+from .._windows import combine_by_clip, window_starts
 from ..features import RESAMPLER, resample
-from ..search._corpus import window_starts
 from ._cache import EmbeddingCache, clip_key
 from .._hf_audio import load_model, load_spec, minimum_samples, model_identity, window_vectors
 

@@ -7,7 +7,8 @@ index (``pip install skfewaudio[search]``). :func:`embed_recording` embeds one
 recording's windows.
 """
 
-from ._corpus import embed_recording, window_starts
+from .._windows import window_starts
+from ._corpus import embed_recording
 from ._store import EmbeddingStore
 
 __all__ = ["EmbeddingStore", "embed_recording", "window_starts"]

@@ -6,6 +6,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._prototypes import as_2d_embedding
 from .._validation import check_waveforms
+from .._windows import window_starts
 from ..features import MelStatistics
 
 LEARNING_FREE = (MelStatistics,)  # fitting only checks its parameters
@@ -34,19 +35,6 @@ def ready_encoder(encoder, sample_rate):
             "embedded by a fitted (or learning-free) encoder: fit it first."
         ) from None
     return encoder
-
-
-def window_starts(n_samples, window, hop):
-    """Starts of windows every ``hop`` samples, plus one ending at the last sample.
-
-    A recording shorter than a window gets one window (0, n_samples).
-    """
-    if n_samples <= window:
-        return np.zeros(1, dtype=np.int64)
-    starts = np.arange(0, n_samples - window + 1, hop, dtype=np.int64)
-    if starts[-1] + window < n_samples:  # cover the tail too
-        starts = np.append(starts, n_samples - window)
-    return starts
 
 
 def read_blocks(path, sample_rate, block_seconds=_BLOCK_SECONDS):
