@@ -1,6 +1,7 @@
 """The one rule for a user's encoder: a fitted one is used as it is, an unfitted one
 is fitted (as a clone) on the data at hand."""
 
+import numpy as np
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
@@ -14,6 +15,16 @@ def fitted_or_none(estimator):
     except NotFittedError:
         return None
     return estimator
+
+
+# A learning-free encoder's fit (MelStatistics) only checks its parameters; a clip that
+# is not silent keeps the silent-clip warning, meant for users' data, out of it.
+_PARAMETER_CHECK_CLIP = np.ones((1, 1), dtype=np.float32)
+
+
+def fit_without_data(encoder):
+    """Fit a learning-free encoder (one whose fit learns nothing from its clips)."""
+    return encoder.fit(_PARAMETER_CHECK_CLIP)
 
 
 def fitted_or_fit_clone(estimator, X, y=None):

@@ -244,9 +244,9 @@ def silent_clips(X):
 def warn_padded_clips(X, n_samples, window):
     """Warn, naming them, about waveforms shorter than half of ``n_samples``.
 
-    Such clips are zero-padded to ``window`` (words such as "the network's 5 s window"),
-    so most of what the model sees is padding; "far shorter than the window" is the
-    case worth a word, a few samples short is normal.
+    The caller zero-pads clips to ``n_samples``, which ``window`` describes in words
+    ("the network's 5 s window"); below half of it, padding outweighs the sound. A
+    clip a little short is normal and passes without a word.
     """
     if is_spectrogram_batch(X) or (isinstance(X, np.ndarray) and X.shape[1] * 2 >= n_samples):
         return

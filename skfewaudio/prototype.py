@@ -14,6 +14,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._encoders import fit_without_data
 from ._prototypes import METRICS, as_2d_embedding, prototype_distances, softmax_neg
 from ._validation import (
     CLASSIFIER_TRANSFORMER_EXPECTED_FAILED_CHECKS,
@@ -372,7 +373,7 @@ class PrototypeClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     def _ready_encoder(self):
         """The encoder if it needs no fitting on the support set, else None."""
         if self.encoder is None:
-            return MelStatistics(sample_rate=self.sample_rate).fit(_ONE_SAMPLE)
+            return fit_without_data(MelStatistics(sample_rate=self.sample_rate))
         try:
             check_is_fitted(self.encoder)
         except NotFittedError:
@@ -393,9 +394,6 @@ class PrototypeClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
 
-
-# MelStatistics learns nothing from data; fitting it only checks its parameters.
-_ONE_SAMPLE = np.ones((1, 1), dtype=np.float32)
 
 # Fitted state a refit discards (partial_fit accumulates into it).
 _SUM_STATE = ("classes_", "class_sums_", "class_counts_", "prototypes_",

@@ -222,7 +222,8 @@ def test_the_loader_refuses_a_missing_or_classless_folder(tmp_path):
 SHORT_CLIP_CASES = {
     "MelSpectrogram": ("MelSpectrogram", {}, "the spectrogram length n_samples_"),
     "MelStatistics": ("MelStatistics", {"n_fft": 2048}, "one STFT frame"),
-    "network window": ("ProtoContrastiveClassifier", {"window_seconds": 0.25}, "the network.s 0.25 s window"),
+    "network window": ("ProtoContrastiveClassifier", {"window_seconds": 0.25},
+                       "the network.s 0.25 s window"),
 }
 
 

@@ -4,22 +4,20 @@ import numpy as np
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
+from .._encoders import fit_without_data
 from .._prototypes import as_2d_embedding
 from .._validation import check_waveforms
 from .._windows import window_starts
 from ..features import MelStatistics
 
 LEARNING_FREE = (MelStatistics,)  # fitting only checks its parameters
-# MelStatistics.fit learns nothing from its clips; one that is not silent avoids the
-# silent-clip warning meant for users' data.
-_PARAMETER_CHECK_CLIP = np.ones((1, 1), np.float32)
 _BLOCK_SECONDS = 60.0  # audio read and resampled at once: bounds memory on long files
 
 
 def ready_encoder(encoder, sample_rate):
     """The encoder to embed windows with: fitted, at ``sample_rate``."""
     if encoder is None:
-        return MelStatistics(sample_rate=sample_rate).fit(_PARAMETER_CHECK_CLIP)
+        return fit_without_data(MelStatistics(sample_rate=sample_rate))
     rate = encoder.get_params(deep=False).get("sample_rate") if hasattr(
         encoder, "get_params") else None
     if isinstance(rate, int) and rate != sample_rate:
@@ -29,7 +27,7 @@ def ready_encoder(encoder, sample_rate):
         check_is_fitted(encoder)
     except NotFittedError:
         if isinstance(encoder, LEARNING_FREE):
-            return encoder.fit(_PARAMETER_CHECK_CLIP)
+            return fit_without_data(encoder)
         raise ValueError(
             f"the encoder {type(encoder).__name__} is not fitted; windows of a corpus are "
             "embedded by a fitted (or learning-free) encoder: fit it first."
