@@ -45,7 +45,11 @@ def make_generator(random_state):
 
 def pad_or_crop(waveforms, n_samples):
     """Stack clips into ``(n_clips, n_samples)``: longer ones keep their start, shorter
-    ones are zero-padded at the end."""
+    ones are zero-padded at the end. A float32 array already of that length is
+    returned as it is, uncopied."""
+    if (isinstance(waveforms, np.ndarray) and waveforms.dtype == np.float32
+            and waveforms.ndim == 2 and waveforms.shape[1] == n_samples):
+        return waveforms
     out = np.zeros((len(waveforms), n_samples), dtype=np.float32)
     for i, clip in enumerate(waveforms):
         clip = clip[:n_samples]

@@ -1,5 +1,6 @@
 """Log-mel spectrogram and pooled log-mel statistics as scikit-learn transformers."""
 
+from functools import lru_cache
 from numbers import Integral, Real
 
 import librosa
@@ -29,12 +30,21 @@ _FRONTEND_CONSTRAINTS = {
     "device": [StrOptions({"cpu", "cuda", "auto"}), str],
 }
 
-def build_log_mel(*, sample_rate, n_fft, hop_length, n_mels, fmin=0.0, fmax=None, log=True):
+def build_log_mel(*, sample_rate, n_fft, hop_length, n_mels, fmin=0.0, fmax=None, log=True,
+                  standardize_waveforms=False):
     """A :class:`~skfewaudio.nn.LogMelSpectrogram` with librosa's (Slaney) mel filters."""
-    filters = librosa.filters.mel(
-        sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax
-    )
-    return LogMelSpectrogram(filters, n_fft=n_fft, hop_length=hop_length, log=log)
+    filters = _mel_filters(sample_rate, n_fft, n_mels, fmin, fmax)
+    return LogMelSpectrogram(filters, n_fft=n_fft, hop_length=hop_length, log=log,
+                             standardize_waveforms=standardize_waveforms)
+
+
+@lru_cache(maxsize=32)
+def _mel_filters(sample_rate, n_fft, n_mels, fmin, fmax):
+    # librosa builds the filterbank in about 2 ms: the whole cost of a one-clip call.
+    filters = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin,
+                                  fmax=fmax)
+    filters.flags.writeable = False  # shared by every module built from the cache
+    return filters
 
 
 def run_in_batches(module, waveforms, *, batch_size, device):
@@ -46,12 +56,15 @@ def run_in_batches(module, waveforms, *, batch_size, device):
     if batch_size is None:
         batch_size = 8 if str(device) == "cpu" else 256
     module = module.to(device)
-    outputs = []
+    out = None
     with torch.inference_mode():
         for start in range(0, len(waveforms), batch_size):
             batch = torch.from_numpy(waveforms[start : start + batch_size]).to(device)
-            outputs.append(module(batch).cpu().numpy())
-    return np.concatenate(outputs)
+            result = module(batch).cpu().numpy()
+            if out is None:  # written in place: no list of batches to concatenate
+                out = np.empty((len(waveforms),) + result.shape[1:], dtype=result.dtype)
+            out[start : start + len(result)] = result
+    return out
 
 
 class MelSpectrogram(TransformerMixin, BaseEstimator):

@@ -42,6 +42,9 @@ def testable_estimators():
     return [(name, cls) for name, cls in all_estimators() if not missing_test_requirements(cls)]
 
 
+testable_estimators.__test__ = False  # its name starts with "test": not a test for pytest
+
+
 def instance_for_tests(cls):
     """An instance with the class's small, fast test settings, if it declares any."""
     params = cls.get_test_params() if hasattr(cls, "get_test_params") else {}
