@@ -82,3 +82,11 @@ def test_pad_or_crop_reuses_a_fitting_array_and_copies_otherwise(rng):
     assert out.dtype == np.float32 and out.shape == (2, 30)
     np.testing.assert_array_equal(out[0], fitting[0, :30])
     np.testing.assert_array_equal(out[1, 20:], 0)
+
+
+def test_blocked_mel_product_equals_the_dense_one(rng):
+    # 100 mels on 257 bins leave some filters empty, and the last block partial.
+    module = build_log_mel(sample_rate=16000, n_fft=512, hop_length=256, n_mels=100, log=False)
+    x = torch.from_numpy(rng.standard_normal((2, 5000)).astype(np.float32))
+    torch.testing.assert_close(module(x), _stft_mel(x, module), rtol=1e-4, atol=1e-5)
+    assert module.filter_blocks[-1][1] == 100
