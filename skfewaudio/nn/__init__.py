@@ -15,6 +15,7 @@ from .augment import (
 )
 from .encoders import Conv4Encoder, CRNNEncoder
 from .frontend import LogMelSpectrogram
+from .inference import inference_module
 from .fusion import MultiViewEncoder, ViewFusion
 from .heads import ContrastiveModel, FineTuneNet, ProjectionHead
 from .ot import sinkhorn
@@ -40,6 +41,7 @@ __all__ = [
     "TimeFrequencyMasking",
     "ViewFusion",
     "contrastive_views",
+    "inference_module",
     "resnet_encoder",
     "sinkhorn",
     "small_encoder",

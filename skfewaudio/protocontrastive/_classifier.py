@@ -21,6 +21,7 @@ from .._validation import (
     validate_fit_audio,
 )
 from .._windows import LogMelWindows, combine_by_clip
+from ..nn.inference import inference_module
 from ..nn.losses import PrototypicalLoss, ProtoContrastiveLoss
 from ._training import EpisodeLoader, EpisodeStream, EpisodicNet, protocontrastive_network
 
@@ -362,10 +363,7 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
 
     def _embed_clips(self, windows, module=None):
         module = self.net_.module_ if module is None else module
-        was_training = module.training
-        module.eval()
-        embedded = self._embed_batches(module, windows.spectrograms)
-        module.train(was_training)
+        embedded = self._embed_batches(inference_module(module), windows.spectrograms)
         return combine_by_clip(embedded, windows.owner, windows.n_clips)
 
     # --------------------------------------------------------------- inference
@@ -394,7 +392,8 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
         proba : ndarray of shape (n_clips, n_classes)
         """
         windows = self._windows(X)
-        embedded = self._embed_batches(self.net_.module_, windows.spectrograms)
+        embedded = self._embed_batches(inference_module(self.net_.module_),
+                                       windows.spectrograms)
         proba = softmax_neg(prototype_distances(embedded, self.prototypes_, self.metric))
         return combine_by_clip(proba, windows.owner, windows.n_clips)
 

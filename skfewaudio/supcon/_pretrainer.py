@@ -25,6 +25,7 @@ from .._validation import (
 from .._windows import LogMelWindows, combine_by_clip
 from ..nn.augment import contrastive_views
 from ..nn.heads import ContrastiveModel, ProjectionHead
+from ..nn.inference import inference_module
 from ..nn.losses import AngularContrastiveLoss
 from ..nn.resnet import resnet_encoder, small_encoder
 from ._batches import BatchIterator
@@ -423,10 +424,7 @@ class SupConPretrainer(TransformerMixin, NetworkEstimator):
     def _embed_clips(self, windows, model=None):
         """Mean encoder output of each clip's windows, in eval mode."""
         model = self.net_.module_ if model is None else model
-        was_training = model.training
-        model.eval()
-        embedded = self._embed_batches(model.embed, windows.spectrograms)
-        model.train(was_training)
+        embedded = self._embed_batches(inference_module(model).embed, windows.spectrograms)
         return combine_by_clip(embedded, windows.owner, windows.n_clips)
 
     _expected_failed_checks = {

@@ -1,0 +1,128 @@
+"""Encoder inference against the CPU's matrix-multiply rate, side by side in one run.
+
+For each shipped encoder, at batch 64 of 5 s log-mel windows (128 x 157), the
+forward pass in eval mode is timed in several forms, and its arithmetic rate is
+``FLOPs / time`` with the FLOPs counted by ``torch.utils.flop_counter``:
+
+* ``plain``: the module as trained (NCHW, float32);
+* ``channels_last``: input and weights in NHWC, which oneDNN's convolutions prefer;
+* ``folded``: batch norm folded into the preceding convolution
+  (:func:`skfewaudio.nn.inference_module`, what the estimators embed with), NHWC;
+* ``bf16``: ``folded`` under CPU bfloat16 autocast (the CPU has AVX512-BF16);
+* ``compiled``: ``folded`` through ``torch.compile`` (inductor), where it compiles.
+
+The reference is a 2048^3 float32 matrix product on the same threads.
+
+Usage: python benchmarks/encoder_speed.py [--batch 64] [--repeats 5] [--no-compile]
+"""
+
+import argparse
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from _results import save_results
+from skfewaudio.nn import CRNNEncoder, Conv4Encoder, inference_module
+from skfewaudio.nn.resnet import resnet_encoder, small_encoder
+
+N_MELS, N_FRAMES = 128, 157  # one 5 s window at 16 kHz, hop 512
+
+
+def encoders():
+    """The encoders the estimators ship, by what they are."""
+    return {
+        "conv-4, 32 maps, stride 2 (committed ProtoContrastive model)":
+            Conv4Encoder(n_maps=32, in_stride=2, pool="flatten"),
+        "conv-4, 64 maps (MetaAudio)": Conv4Encoder(n_maps=64),
+        "CRNN, 64 maps (MetaAudio)": CRNNEncoder(n_maps=64, n_mels=N_MELS),
+        "ResNet small (SupCon encoder='small')": small_encoder(),
+        "ResNet (SupCon default, Moummad et al.)": resnet_encoder(),
+    }
+
+
+def best_seconds(fn, repeats):
+    fn()  # warm-up: oneDNN picks its kernels on the first call
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def gemm_gflops(repeats, n=2048, dtype=torch.float32):
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    return 2 * n**3 / best_seconds(lambda: a @ b, repeats) / 1e9
+
+
+def count_flops(module, batch):
+    with FlopCounterMode(display=False) as counter:
+        module(batch)
+    return counter.get_total_flops()
+
+
+def variants(module, use_compile):
+    plain = module.eval()
+    channels_last = inference_module(module, fold_batch_norm=False)
+    folded = inference_module(module)
+    forms = {"plain": (plain, False), "channels_last": (channels_last, True),
+             "folded": (folded, True)}
+    forms["bf16"] = (folded, True, torch.bfloat16)
+    if use_compile:
+        forms["compiled"] = (torch.compile(folded), True)
+    return forms
+
+
+def encoder_rows(batch_size, repeats, use_compile):
+    torch.manual_seed(0)
+    batch = torch.randn(batch_size, 1, N_MELS, N_FRAMES)
+    rows = []
+    for name, module in encoders().items():
+        flops = count_flops(module.eval(), batch)
+        with torch.inference_mode():
+            for form, (net, nhwc, *dtype) in variants(module, use_compile).items():
+                x = batch.contiguous(memory_format=torch.channels_last) if nhwc else batch
+
+                def forward():
+                    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(dtype)):
+                        return net(x)
+
+                try:
+                    start = time.perf_counter()
+                    forward()  # first call: compiles where compiled
+                    first = time.perf_counter() - start
+                    seconds = best_seconds(forward, repeats)
+                except Exception as error:  # a form this machine cannot run
+                    rows.append({"encoder": name, "form": form, "note": repr(error)[:80]})
+                    continue
+                rows.append({"encoder": name, "form": form, "MFLOP/clip": flops / batch_size / 1e6,
+                             "clips/s": batch_size / seconds, "GFLOP/s": flops / seconds / 1e9,
+                             "first call s": first})
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-compile", action="store_true")
+    args = parser.parse_args()
+    gemm = gemm_gflops(args.repeats)
+    gemm_bf16 = gemm_gflops(args.repeats, dtype=torch.bfloat16)
+    rows = encoder_rows(args.batch, args.repeats, not args.no_compile)
+    for row in rows:
+        if "GFLOP/s" in row:
+            row["% of GEMM"] = 100 * row["GFLOP/s"] / gemm
+    save_results("encoder_speed", rows, title="Encoder inference vs the CPU's GEMM rate",
+                 columns=["encoder", "form", "MFLOP/clip", "clips/s", "GFLOP/s", "% of GEMM",
+                          "first call s", "note"],
+                 notes=f"2048^3 float32 GEMM: {gemm:.0f} GFLOP/s on the same threads "
+                       f"(bfloat16: {gemm_bf16:.0f}); % of GEMM is of the float32 rate. "
+                       f"Batch {args.batch} of 1 x {N_MELS} x {N_FRAMES} log-mel windows, "
+                       f"eval mode, inference_mode, best of {args.repeats}; FLOPs from "
+                       "torch.utils.flop_counter (a multiply-add counts 2).")
+
+
+if __name__ == "__main__":
+    main()
