@@ -259,15 +259,18 @@ class SpectralStatistics(TransformerMixin, BaseEstimator):
         if is_spectrogram_batch(X):
             return spectral_features(X, self.n_mfcc, self.top_db)
         warn_padded_clips(X, self.n_fft, "one STFT frame (n_fft)")
+        # float64: float32 STFTs differ by ~1e-6 dB with the batch a clip is in, and
+        # a clip's embedding should not depend on the other clips.
         module = build_log_mel(
             sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length,
             n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax,
-        )
+        ).double()
         device = resolve_device(self.device)
         out = np.empty((len(X), 2 * self.n_mels + 2 * self.n_mfcc))
         for group in length_groups(X):
             clips = X[group] if isinstance(X, np.ndarray) else np.stack([X[i] for i in group])
-            spec = run_in_batches(module, clips, batch_size=self.batch_size, device=device)
+            spec = run_in_batches(module, clips.astype(np.float64),
+                                  batch_size=self.batch_size, device=device)
             out[group] = spectral_features(spec, self.n_mfcc, self.top_db)
         return out
 
