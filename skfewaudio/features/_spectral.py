@@ -128,8 +128,10 @@ class SpectralStatistics(TransformerMixin, BaseEstimator):
       fit on unlabelled clips of that domain, as many as you have and of any
       classes, and pass the fitted transformer as the encoder, wrapped in
       ``sklearn.frozen.FrozenEstimator`` so that ``clone`` keeps it. On ESC-50
-      itself, whose prior is already in-domain, fitting on the 280 unlabelled clips
-      of the evaluated classes was on par with the prior (+0.2 / -0.8 points).
+      itself, whose prior is already in-domain, fitting on the unlabelled clips of
+      the evaluated classes did not beat the prior: +0.2 / -0.8 points in
+      cross-validation (280 clips), -0.5 / -2.2 on the 5 val classes (200 clips,
+      ``benchmarks/results/baseline_esc50_val.md``).
     * ``None``: raw features.
 
     Parameters
