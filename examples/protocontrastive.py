@@ -34,7 +34,7 @@ clf.fit(X[support], y[support])
 print("one 5-way 1-shot task, accuracy on its queries:", clf.score(X[query], y[query]))
 
 # 3. Many random problems on the novel classes (every clip embedded once).
-for name, model in [("no learning (log-mel statistics)",
+for name, model in [("no learning (log-mel and MFCC statistics)",
                      PrototypeClassifier(metric="cosine", sample_rate=8000)),
                     ("meta-trained", meta)]:
     result = evaluate_episodes(model, X[novel], y[novel], n_way=5, n_shot=1, n_query=1,

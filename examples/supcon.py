@@ -48,7 +48,7 @@ heads = {
     "fine-tune last block": FineTuneClassifier(FrozenEstimator(pre), n_blocks=1,
                                                max_epochs=10, random_state=0),
 }
-baseline = PrototypeClassifier()  # log-mel statistics, no learning
+baseline = PrototypeClassifier()  # log-mel and MFCC statistics, no learning
 for n_shot in (1, 5):
     for name, head in {"no pre-training": baseline, **heads}.items():
         n_episodes = 20 if name.startswith("fine") else 200  # fine-tuning fits per episode

@@ -21,6 +21,7 @@ from skfewaudio import (
     PrototypeClassifier,
     ProtoContrastiveClassifier,
     SpecAugment,
+    SpectralStatistics,
     SupConPretrainer,
     make_sounds,
 )
@@ -43,6 +44,8 @@ def main():
             max_epochs=1, episodes_per_epoch=1).fit(X, y).predict(X[:4]),
         "MelSpectrogram()": lambda: MelSpectrogram().fit_transform(Xs),
         "MelStatistics()": lambda: MelStatistics().fit_transform(Xs),
+        # Its shipped prior is package data: this fails if an install leaves it out.
+        "SpectralStatistics()": lambda: SpectralStatistics().fit_transform(Xs),
         "SpecAugment()": lambda: SpecAugment().fit_transform(MelSpectrogram().fit_transform(Xs)),
         "FewShotEventDetector()": lambda: FewShotEventDetector().fit_predict(
             *make_event_recording(30.0, n_events=10, random_state=0)),

@@ -6,7 +6,7 @@ from .clap import MultiGrainedCLAPAdapter
 from .datasets import fetch_esc50, load_audio_folder, make_sounds
 from .detection import FewShotEventDetector, event_f_measure, read_events_csv, write_events_csv
 from .episodes import ClassDisjointSplit, EpisodeSampler, EpisodeScorer, evaluate_episodes
-from .features import MelSpectrogram, MelStatistics, SpecAugment
+from .features import MelSpectrogram, MelStatistics, SpecAugment, SpectralStatistics
 from .pretrained import PretrainedEncoder
 from .protocontrastive import ProtoContrastiveClassifier
 from .prototype import PrototypeClassifier
@@ -27,6 +27,7 @@ __all__ = [
     "ProtoContrastiveClassifier",
     "PrototypeClassifier",
     "SpecAugment",
+    "SpectralStatistics",
     "SupConPretrainer",
     "evaluate_episodes",
     "event_f_measure",

@@ -17,8 +17,9 @@ def fitted_or_none(estimator):
     return estimator
 
 
-# A learning-free encoder's fit (MelStatistics) only checks its parameters; a clip that
-# is not silent keeps the silent-clip warning, meant for users' data, out of it.
+# A learning-free encoder's fit (MelStatistics, SpectralStatistics with its shipped
+# prior) only checks its parameters; a clip that is not silent keeps the silent-clip
+# warning, meant for users' data, out of it.
 _PARAMETER_CHECK_CLIP = np.ones((1, 1), dtype=np.float32)
 
 

@@ -43,8 +43,8 @@ def _name(estimator):
 
 def test_all_estimators_found():
     names = {name for name, _ in all_estimators()}
-    assert {"MelSpectrogram", "MelStatistics", "SpecAugment", "PrototypeClassifier",
-            "FewShotEventDetector", "ProtoContrastiveClassifier"} <= names
+    assert {"MelSpectrogram", "MelStatistics", "SpectralStatistics", "SpecAugment",
+            "PrototypeClassifier", "FewShotEventDetector", "ProtoContrastiveClassifier"} <= names
 
 
 @CHECKS

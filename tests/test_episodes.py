@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, cross_val_score
 
 from skfewaudio import (
@@ -87,8 +86,9 @@ def test_fitted_transformer_is_evaluated_on_its_embeddings(sounds):
     X, y = sounds
     encoder = MelStatistics().fit(X)
     by_encoder = evaluate_episodes(encoder, X, y, n_episodes=50, random_state=1)
-    by_classifier = evaluate_episodes(PrototypeClassifier(encoder=encoder), X, y,
-                                      n_episodes=50, random_state=1)
+    # A bare transformer is scored with evaluate_episodes' fallback metric, euclidean.
+    by_classifier = evaluate_episodes(PrototypeClassifier(encoder=encoder, metric="euclidean"),
+                                      X, y, n_episodes=50, random_state=1)
     assert by_encoder["embedded_once"]
     assert by_encoder["accuracy"] == by_classifier["accuracy"]
 
@@ -119,7 +119,7 @@ def test_grid_search_selects_by_episodic_accuracy_on_held_out_classes(sounds):
     assert np.all((scores > 1 / 3) & (scores <= 1))
     # The scorer is evaluate_episodes on the held-out classes of each split.
     train, test = next(ClassDisjointSplit(n_splits=2, test_size=4, random_state=0).split(X, y))
-    fitted = clone(PrototypeClassifier()).fit(X[train], y[train])
+    fitted = PrototypeClassifier(metric="euclidean").fit(X[train], y[train])  # candidate 0
     expected = evaluate_episodes(fitted, X[test], y[test], n_way=3, n_shot=1, n_episodes=50,
                                  random_state=0)["accuracy"]
     assert search.cv_results_["split0_test_score"][0] == pytest.approx(expected)
