@@ -1,9 +1,12 @@
 """Speed of the foundation, each as a ratio measured side by side in one run.
 
-1. MelSpectrogram (batched torch.stft) against librosa.feature.melspectrogram on the
-   same 5 s, 16 kHz clips, for batches of 1, 32 and 256 clips. librosa is timed both
-   clip by clip (the usual loop) and on the whole batch at once (it accepts (n, t)).
-2. evaluate_episodes: 10,000 5-way episodes embedding each clip once, against fitting
+1. MelSpectrogram (batched framing + rfft + blocked mel product) against
+   librosa.feature.melspectrogram on the same 5 s, 16 kHz clips, for batches of 1, 32
+   and 256 clips. librosa is timed both clip by clip (the usual loop) and on the whole
+   batch at once (it accepts (n, t)).
+2. The networks' front-end (LogMelWindows: per-clip z-normalisation, 5 s windows,
+   log-mel, global standardisation) against MelSpectrogram's log-mel on 256 clips.
+3. evaluate_episodes: 10,000 5-way episodes embedding each clip once, against fitting
    a classifier per episode (timed on a subset of episodes, per-episode cost scaled).
 
 Usage: python benchmarks/frontend_speed.py [--repeats 3]
@@ -16,6 +19,7 @@ import numpy as np
 
 from _results import save_results, timings
 from skfewaudio import MelSpectrogram, PrototypeClassifier, evaluate_episodes, make_sounds
+from skfewaudio._windows import LogMelWindows
 
 
 def best_time(fn, repeats):
@@ -40,6 +44,19 @@ def mel_rows(repeats):
             "speed-up vs loop": loop / ours, "speed-up vs batched": batched / ours,
         })
     return rows
+
+
+def windows_rows(repeats, n_clips=256):
+    X = (0.1 * np.random.default_rng(0).standard_normal((n_clips, 80000))).astype(np.float32)
+    mel = MelSpectrogram().fit(X)
+    frontend = LogMelWindows()
+    frontend.fit(X)
+    ours = best_time(lambda: frontend.transform(X), repeats)
+    plain = best_time(lambda: mel.transform(X), repeats)
+    return [{"front-end": "LogMelWindows (networks)", "clips/s": n_clips / ours,
+             "vs MelSpectrogram": plain / ours},
+            {"front-end": "MelSpectrogram (log-mel)", "clips/s": n_clips / plain,
+             "vs MelSpectrogram": 1.0}]
 
 
 def episode_rows():
@@ -76,6 +93,12 @@ def main():
                           "speed-up vs batched"],
                  notes="5 s clips at 16 kHz, n_fft 1024, hop 512, 128 mels, mel power; "
                        "best of repeats; both on the same CPU threads.")
+    save_results("windows_speed", windows_rows(args.repeats),
+                 title="The networks' front-end vs MelSpectrogram",
+                 columns=["front-end", "clips/s", "vs MelSpectrogram"],
+                 notes="256 clips of 5 s at 16 kHz (one window each), 128 mels, n_fft 1024, "
+                       "hop 512, log-mel; LogMelWindows adds per-clip z-normalisation and "
+                       "global standardisation. Best of repeats, in the same run.")
     save_results("episodes_speed", episode_rows(), title="evaluate_episodes: embed once vs refit",
                  columns=["benchmark", "embed once s", "refit per episode s (scaled from 100)",
                           "speed-up"],

@@ -75,33 +75,40 @@ class LogMelWindows:
         windows : WindowedSpectrograms
         """
         if is_spectrogram_batch(X):
-            if X.shape[1] != self.n_mels:
-                raise ValueError(
-                    f"spectrograms have {X.shape[1]} mel bands but the network was "
-                    f"set up for n_mels={self.n_mels}."
-                )
-            pieces, owner = _cut(list(X), self.window_frames, axis=1)
-            specs = np.stack(pieces).astype(np.float32, copy=False)
-        else:
-            warn_padded_clips(X, self.window_samples,
-                              f"the network's {self.window_seconds:g} s window")
-            # Clips of exactly one window are z-normalised by the module, batch by
-            # batch in cache (the common case: ESC-50's 5 s clips); others first.
-            one_window_each = (isinstance(X, np.ndarray)
-                               and X.shape[1] == self.window_samples)
-            if one_window_each:
-                pieces, owner = X, np.arange(len(X))
-            else:
-                pieces, owner = _cut_waveforms(X, self.window_samples)
-            module = build_log_mel(
-                sample_rate=self.sample_rate, n_fft=self.n_fft,
-                hop_length=self.hop_length, n_mels=self.n_mels,
-                standardize_waveforms=one_window_each,
+            return self._cut_spectrograms(X, normalize)
+        return self._waveform_windows(X, normalize)
+
+    def _cut_spectrograms(self, X, normalize):
+        if X.shape[1] != self.n_mels:
+            raise ValueError(
+                f"spectrograms have {X.shape[1]} mel bands but the network was "
+                f"set up for n_mels={self.n_mels}."
             )
-            specs = run_in_batches(module, pieces, batch_size=self.batch_size,
-                                   device=resolve_device(self.device))
+        pieces, owner = _cut(list(X), self.window_frames, axis=1)
+        specs = np.stack(pieces).astype(np.float32, copy=False)
         if normalize:
             specs = self._normalize(specs)
+        return WindowedSpectrograms(specs, owner, len(X))
+
+    def _waveform_windows(self, X, normalize):
+        warn_padded_clips(X, self.window_samples,
+                          f"the network's {self.window_seconds:g} s window")
+        # Clips of exactly one window are z-normalised by the module, batch by batch
+        # in cache (the common case: ESC-50's 5 s clips); others first.
+        one_window_each = isinstance(X, np.ndarray) and X.shape[1] == self.window_samples
+        if one_window_each:
+            pieces, owner = X, np.arange(len(X))
+        else:
+            pieces, owner = _cut_waveforms(X, self.window_samples)
+        # The module applies the fitted standardisation too, while each batch is in cache.
+        mean, std = (self.mean_, self.std_) if normalize else (0.0, 1.0)
+        module = build_log_mel(
+            sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length,
+            n_mels=self.n_mels, standardize_waveforms=one_window_each, db_mean=mean,
+            db_std=std,
+        )
+        specs = run_in_batches(module, pieces, batch_size=self.batch_size,
+                               device=resolve_device(self.device))
         return WindowedSpectrograms(specs, owner, len(X))
 
     def _normalize(self, specs):

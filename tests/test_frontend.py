@@ -90,3 +90,14 @@ def test_blocked_mel_product_equals_the_dense_one(rng):
     x = torch.from_numpy(rng.standard_normal((2, 5000)).astype(np.float32))
     torch.testing.assert_close(module(x), _stft_mel(x, module), rtol=1e-4, atol=1e-5)
     assert module.filter_blocks[-1][1] == 100
+
+
+def test_standardisation_inside_the_module_equals_standardising_after(rng):
+    frontend = LogMelWindows(window_seconds=0.25)
+    X = rng.standard_normal((4, frontend.window_samples)).astype(np.float32)
+    frontend.fit(X)
+    raw = frontend.transform(X, normalize=False).spectrograms
+    standardised = frontend.transform(X).spectrograms
+    np.testing.assert_allclose(standardised, (raw - frontend.mean_) / frontend.std_,
+                               rtol=1e-4, atol=1e-4)
+    assert abs(frontend.mean_) > 1  # a real offset was removed

@@ -31,11 +31,12 @@ _FRONTEND_CONSTRAINTS = {
 }
 
 def build_log_mel(*, sample_rate, n_fft, hop_length, n_mels, fmin=0.0, fmax=None, log=True,
-                  standardize_waveforms=False):
+                  standardize_waveforms=False, db_mean=0.0, db_std=1.0):
     """A :class:`~skfewaudio.nn.LogMelSpectrogram` with librosa's (Slaney) mel filters."""
     filters = _mel_filters(sample_rate, n_fft, n_mels, fmin, fmax)
     return LogMelSpectrogram(filters, n_fft=n_fft, hop_length=hop_length, log=log,
-                             standardize_waveforms=standardize_waveforms)
+                             standardize_waveforms=standardize_waveforms, db_mean=db_mean,
+                             db_std=db_std)
 
 
 @lru_cache(maxsize=32)
@@ -50,11 +51,12 @@ def _mel_filters(sample_rate, n_fft, n_mels, fmin, fmax):
 def run_in_batches(module, waveforms, *, batch_size, device):
     """Apply ``module`` to a 2-D float32 array in batches; return a numpy array.
 
-    ``batch_size=None`` picks 8 clips on CPU, where small batches keep each STFT in
-    cache (measured fastest in benchmarks/frontend_speed.py), and 256 on a GPU.
+    ``batch_size=None`` picks 4 clips on CPU, where small batches keep each STFT in
+    cache (2-4 measured fastest for 5 s clips on 2 threads, 32 and more 3x slower),
+    and 256 on a GPU.
     """
     if batch_size is None:
-        batch_size = 8 if str(device) == "cpu" else 256
+        batch_size = 4 if str(device) == "cpu" else 256
     module = module.to(device)
     out = None
     with torch.inference_mode():
@@ -95,7 +97,7 @@ class MelSpectrogram(TransformerMixin, BaseEstimator):
     duration : float or None, default=None
         Fixed clip duration in seconds (see the length policy above).
     batch_size : int or None, default=None
-        Clips per STFT call; None means 8 on CPU (fastest: the spectrogram stays in
+        Clips per STFT call; None means 4 on CPU (fastest: the spectrogram stays in
         cache) and 256 on GPU.
     device : {"cpu", "cuda", "auto"} or str, default="cpu"
 
