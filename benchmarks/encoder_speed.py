@@ -11,7 +11,9 @@ forward pass in eval mode is timed in several forms, and its arithmetic rate is
 * ``bf16``: ``folded`` under CPU bfloat16 autocast (the CPU has AVX512-BF16);
 * ``compiled``: ``folded`` through ``torch.compile`` (inductor), where it compiles.
 
-The reference is a 2048^3 float32 matrix product on the same threads.
+The reference is a 2048^3 float32 matrix product on the same threads. A profile of
+the committed model's encoder (``folded``) shows where its time goes, operator by
+operator, with each operator's share of the FLOPs (``encoder_profile.md``).
 
 Usage: python benchmarks/encoder_speed.py [--batch 64] [--repeats 5] [--no-compile]
 """
@@ -102,6 +104,29 @@ def encoder_rows(batch_size, repeats, use_compile):
     return rows
 
 
+def profile_rows(batch_size, repeats):
+    """Operator times of the committed encoder (folded), with their FLOP shares."""
+    from torch.profiler import ProfilerActivity, profile
+
+    module = inference_module(next(iter(encoders().values())))
+    x = torch.randn(batch_size, 1, N_MELS, N_FRAMES).contiguous(
+        memory_format=torch.channels_last)
+    with torch.inference_mode():
+        module(x)
+        with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
+            for _ in range(repeats):
+                module(x)
+    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
+    total = sum(e.self_cpu_time_total for e in events)
+    flops = sum(e.flops for e in events) or 1
+    rows = [{"operator": e.key, "calls": e.count // repeats,
+             "% of time": 100 * e.self_cpu_time_total / total,
+             "% of FLOPs": 100 * e.flops / flops,
+             "GFLOP/s": e.flops / max(e.self_cpu_time_total, 1) / 1e3}
+            for e in events]
+    return sorted(rows, key=lambda row: -row["% of time"])[:12]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=64)
@@ -122,6 +147,12 @@ def main():
                        f"Batch {args.batch} of 1 x {N_MELS} x {N_FRAMES} log-mel windows, "
                        f"eval mode, inference_mode, best of {args.repeats}; FLOPs from "
                        "torch.utils.flop_counter (a multiply-add counts 2).")
+    save_results("encoder_profile", profile_rows(args.batch, args.repeats),
+                 title="Where the committed encoder's inference time goes (folded, float32)",
+                 columns=["operator", "calls", "% of time", "% of FLOPs", "GFLOP/s"],
+                 notes=f"torch.profiler, self CPU time, batch {args.batch}, {args.repeats} "
+                       f"forward passes; GEMM on the same threads: {gemm:.0f} GFLOP/s. "
+                       "Operators without FLOPs (pooling, ReLU, copies) move memory only.")
 
 
 if __name__ == "__main__":

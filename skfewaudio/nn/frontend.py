@@ -52,14 +52,17 @@ class LogMelSpectrogram(nn.Module):
         # contiguous frames and |z|^2 from the real and imaginary parts measured 1.8x
         # faster on CPU than torch.stft + abs() (whose square root is wasted on power 2).
         half, n_samples = self.n_fft // 2, waveforms.shape[-1]
-        padded = nn.functional.pad(waveforms, (half, half))
         window = self.window
         if self.standardize_waveforms:
-            # Centred in the padded copy, scaled through the window: no extra copy.
+            # Centred while padding and scaled through the window: no pass of its own.
+            padded = waveforms.new_zeros(waveforms.shape[:-1] + (n_samples + 2 * half,))
+            torch.sub(waveforms, waveforms.mean(dim=-1, keepdim=True),
+                      out=padded[..., half:half + n_samples])
             # vector_norm, not std_mean: measured 9x faster on CPU.
-            padded[..., half:half + n_samples] -= waveforms.mean(dim=-1, keepdim=True)
             std = torch.linalg.vector_norm(padded, dim=-1, keepdim=True) / n_samples ** 0.5
             window = (window / (std + 1e-8)).unsqueeze(-2)  # (batch, 1, n_fft)
+        else:
+            padded = nn.functional.pad(waveforms, (half, half))
         frames = padded.unfold(-1, self.n_fft, self.hop_length) * window
         spec = torch.fft.rfft(frames)  # (batch, n_frames, n_fft // 2 + 1)
         power = spec.real.square().addcmul_(spec.imag, spec.imag)  # |z|^2, one temporary
