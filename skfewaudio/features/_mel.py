@@ -228,13 +228,8 @@ class MelStatistics(TransformerMixin, BaseEstimator):
             sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length,
             n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax,
         )
-        device = resolve_device(self.device)
-        out = np.empty((len(X), 2 * self.n_mels), dtype=np.float32)
-        for group in length_groups(X):
-            clips = X[group] if isinstance(X, np.ndarray) else np.stack([X[i] for i in group])
-            spec = run_in_batches(module, clips, batch_size=self.batch_size, device=device)
-            out[group] = _mean_std_over_time(spec)
-        return out
+        return pool_by_length(X, module, _mean_std_over_time, 2 * self.n_mels,
+                              batch_size=self.batch_size, device=resolve_device(self.device))
 
     _expected_failed_checks = TRANSFORMER_EXPECTED_FAILED_CHECKS
 
@@ -243,6 +238,22 @@ class MelStatistics(TransformerMixin, BaseEstimator):
         tags.input_tags.three_d_array = True
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
+
+
+def pool_by_length(X, module, pool, n_features, *, batch_size, device, dtype=np.float32):
+    """``pool`` of the log-mel spectrograms of clips of any lengths, never padded.
+
+    Clips are processed in groups of equal length; ``pool`` maps a batch of
+    spectrograms ``(n, n_mels, n_frames)`` to ``(n, n_features)``. ``dtype`` is that
+    of the samples the module sees and of the result.
+    """
+    out = np.empty((len(X), n_features), dtype=dtype)
+    for group in length_groups(X):
+        clips = X[group] if isinstance(X, np.ndarray) else np.stack([X[i] for i in group])
+        spec = run_in_batches(module, clips.astype(dtype, copy=False), batch_size=batch_size,
+                              device=device)
+        out[group] = pool(spec)
+    return out
 
 
 def _mean_std_over_time(spectrograms):

@@ -11,7 +11,7 @@ import scipy.fft
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._torch_utils import length_groups, resolve_device
+from .._torch_utils import resolve_device
 from .._validation import (
     TRANSFORMER_EXPECTED_FAILED_CHECKS,
     is_spectrogram_batch,
@@ -19,7 +19,7 @@ from .._validation import (
     validate_fit_audio,
     warn_padded_clips,
 )
-from ._mel import _FRONTEND_CONSTRAINTS, _mean_std_over_time, build_log_mel, run_in_batches
+from ._mel import _FRONTEND_CONSTRAINTS, _mean_std_over_time, build_log_mel, pool_by_length
 
 PRIOR_PATH = Path(__file__).resolve().parent / "spectral_prior.json"
 
@@ -267,14 +267,11 @@ class SpectralStatistics(TransformerMixin, BaseEstimator):
             sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length,
             n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax,
         ).double()
-        device = resolve_device(self.device)
-        out = np.empty((len(X), 2 * self.n_mels + 2 * self.n_mfcc))
-        for group in length_groups(X):
-            clips = X[group] if isinstance(X, np.ndarray) else np.stack([X[i] for i in group])
-            spec = run_in_batches(module, clips.astype(np.float64),
-                                  batch_size=self.batch_size, device=device)
-            out[group] = spectral_features(spec, self.n_mfcc, self.top_db)
-        return out
+        return pool_by_length(
+            X, module, lambda spec: spectral_features(spec, self.n_mfcc, self.top_db),
+            2 * self.n_mels + 2 * self.n_mfcc, batch_size=self.batch_size,
+            device=resolve_device(self.device), dtype=np.float64,
+        )
 
     _expected_failed_checks = TRANSFORMER_EXPECTED_FAILED_CHECKS
 
