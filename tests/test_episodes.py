@@ -86,9 +86,9 @@ def test_fitted_transformer_is_evaluated_on_its_embeddings(sounds):
     X, y = sounds
     encoder = MelStatistics().fit(X)
     by_encoder = evaluate_episodes(encoder, X, y, n_episodes=50, random_state=1)
-    # A bare transformer is scored with evaluate_episodes' fallback metric, euclidean.
-    by_classifier = evaluate_episodes(PrototypeClassifier(encoder=encoder, metric="euclidean"),
-                                      X, y, n_episodes=50, random_state=1)
+    # A bare transformer is scored with PrototypeClassifier's default metric, cosine.
+    by_classifier = evaluate_episodes(PrototypeClassifier(encoder=encoder), X, y,
+                                      n_episodes=50, random_state=1)
     assert by_encoder["embedded_once"]
     assert by_encoder["accuracy"] == by_classifier["accuracy"]
 

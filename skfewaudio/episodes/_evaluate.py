@@ -27,7 +27,7 @@ def evaluate_episodes(estimator, X, y, *, n_way=5, n_shot=1, n_query=1, n_episod
       fitted transformer such as a pre-trained encoder or meta-trained classifier),
       every clip is embedded once and all episodes reuse the embeddings, vectorised.
       The prototype metric is ``metric``, else the estimator's own ``metric``, else
-      ``"euclidean"``.
+      ``"cosine"`` (:class:`PrototypeClassifier`'s default).
     * **Fit per episode.** Otherwise a clone is fitted on each support set and
       predicts its queries (in parallel with ``n_jobs``).
 
@@ -61,7 +61,7 @@ def evaluate_episodes(estimator, X, y, *, n_way=5, n_shot=1, n_query=1, n_episod
     start = time.perf_counter()
     embedder = _shared_embedder(estimator)
     if embedder is not None:
-        metric = metric or getattr(estimator, "metric", None) or "euclidean"
+        metric = metric or getattr(estimator, "metric", None) or "cosine"
         if metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}, got {metric!r}.")
         embeddings = as_2d_embedding(embedder.transform(X))
