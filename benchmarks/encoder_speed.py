@@ -15,7 +15,7 @@ The reference is a 2048^3 float32 matrix product on the same threads. A profile 
 the committed model's encoder (``folded``) shows where its time goes, operator by
 operator, with each operator's share of the FLOPs (``encoder_profile.md``).
 
-Usage: python benchmarks/encoder_speed.py [--batch 64] [--repeats 5] [--no-compile]
+Usage: python benchmarks/encoder_speed.py [--batch 64] [--repeats 5] [--no-compile] [--profile-only]
 """
 
 import argparse
@@ -116,15 +116,19 @@ def profile_rows(batch_size, repeats):
         with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
             for _ in range(repeats):
                 module(x)
-    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
-    total = sum(e.self_cpu_time_total for e in events)
-    flops = sum(e.flops for e in events) or 1
-    rows = [{"operator": e.key, "calls": e.count // repeats,
-             "% of time": 100 * e.self_cpu_time_total / total,
-             "% of FLOPs": 100 * e.flops / flops,
-             "GFLOP/s": e.flops / max(e.self_cpu_time_total, 1) / 1e3}
-            for e in events]
-    return sorted(rows, key=lambda row: -row["% of time"])[:12]
+    # aten::conv2d carries the FLOPs, its oneDNN child the time: group them by kind.
+    kinds = {"convolution": ("conv",), "max-pool": ("max_pool",),
+             "ReLU": ("relu", "clamp_min")}
+    seconds, flops = {}, {}
+    for event in prof.key_averages():
+        kind = next((k for k, keys in kinds.items() if any(s in event.key for s in keys)),
+                    "other (copies, reshapes, allocation)")
+        seconds[kind] = seconds.get(kind, 0.0) + event.self_cpu_time_total / 1e6
+        flops[kind] = flops.get(kind, 0) + event.flops
+    total = sum(seconds.values())
+    return [{"operator": kind, "% of time": 100 * seconds[kind] / total,
+             "GFLOP/s": flops[kind] / seconds[kind] / 1e9 if flops[kind] else None}
+            for kind in sorted(seconds, key=lambda k: -seconds[k])]
 
 
 def main():
@@ -132,8 +136,22 @@ def main():
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--profile-only", action="store_true",
+                        help="only the profile of the committed encoder")
     args = parser.parse_args()
     gemm = gemm_gflops(args.repeats)
+    if not args.profile_only:
+        save_encoder_table(args, gemm)
+    save_results("encoder_profile", profile_rows(args.batch, args.repeats),
+                 title="Where the committed encoder's inference time goes (folded, float32)",
+                 columns=["operator", "% of time", "GFLOP/s"],
+                 notes=f"torch.profiler, self CPU time, batch {args.batch}, {args.repeats} "
+                       f"forward passes; 2048^3 float32 GEMM on the same threads: {gemm:.0f} "
+                       "GFLOP/s. Pooling, ReLU and copies do no arithmetic: they only move "
+                       "memory.")
+
+
+def save_encoder_table(args, gemm):
     gemm_bf16 = gemm_gflops(args.repeats, dtype=torch.bfloat16)
     rows = encoder_rows(args.batch, args.repeats, not args.no_compile)
     for row in rows:
@@ -147,12 +165,6 @@ def main():
                        f"Batch {args.batch} of 1 x {N_MELS} x {N_FRAMES} log-mel windows, "
                        f"eval mode, inference_mode, best of {args.repeats}; FLOPs from "
                        "torch.utils.flop_counter (a multiply-add counts 2).")
-    save_results("encoder_profile", profile_rows(args.batch, args.repeats),
-                 title="Where the committed encoder's inference time goes (folded, float32)",
-                 columns=["operator", "calls", "% of time", "% of FLOPs", "GFLOP/s"],
-                 notes=f"torch.profiler, self CPU time, batch {args.batch}, {args.repeats} "
-                       f"forward passes; GEMM on the same threads: {gemm:.0f} GFLOP/s. "
-                       "Operators without FLOPs (pooling, ReLU, copies) move memory only.")
 
 
 if __name__ == "__main__":

@@ -81,3 +81,11 @@ def test_score_rejects_query_labels_not_in_support(sounds):
     clf = PrototypeClassifier().fit(X[support], y[support])
     with pytest.raises(ValueError, match=r"never seen in fit"):
         clf.score(X[~support][:4], y[~support][:4])
+
+
+def test_huge_finite_samples_whose_sum_overflows_are_accepted():
+    # The fast finiteness test sums the samples; an overflowing sum is not an error.
+    X = np.full((2, 10), 3e38, dtype=np.float32)
+    with np.errstate(over="ignore"):
+        assert np.isinf(X.sum())
+    np.testing.assert_array_equal(check_waveforms(X), X)
