@@ -427,13 +427,7 @@ class SupConPretrainer(TransformerMixin, NetworkEstimator):
         embedded = self._embed_batches(inference_module(model).embed, windows.spectrograms)
         return combine_by_clip(embedded, windows.owner, windows.n_clips)
 
-    _expected_failed_checks = {
-        **TRANSFORMER_EXPECTED_FAILED_CHECKS,
-        "check_methods_subset_invariance": (
-            "float32 convolutions differ at the 1e-7 level with the batch size (the CPU "
-            "backend picks kernels per shape); tests/test_supcon.py checks rtol 1e-5"
-        ),
-    }
+    _expected_failed_checks = TRANSFORMER_EXPECTED_FAILED_CHECKS
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
