@@ -12,7 +12,7 @@ mean over subsets). Three systems:
   the ESC-50 *train* classes (the soundscape targets are validation classes it
   never saw), frozen, + linear probe;
 * SupCon + fine-tuning: the same encoder with its last block fine-tuned with a
-  linear layer on each recording's shots (method C's system 2, via
+  linear layer on each recording's shots (Moummad et al.'s system 2, via
   FineTuneClassifier).
 
 Speed is seconds of audio per second of wall time, for scoring alone (predict) and
@@ -156,7 +156,7 @@ def main():
     parser.add_argument("--negatives", type=int, default=300,
                         help="max_negative_windows of every system")
     parser.add_argument("--finetune-epochs", type=int, default=20,
-                        help="method C uses 40; 20 keeps the CPU run short")
+                        help="Moummad et al. use 40; 20 keeps the CPU run short")
     parser.add_argument("--hour", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(2)
