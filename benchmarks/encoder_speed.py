@@ -24,7 +24,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from _results import save_results
+from _results import save_results, timings
 from skfewaudio.nn import CRNNEncoder, Conv4Encoder, inference_module
 from skfewaudio.nn.resnet import resnet_encoder, small_encoder
 
@@ -45,12 +45,7 @@ def encoders():
 
 def best_seconds(fn, repeats):
     fn()  # warm-up: oneDNN picks its kernels on the first call
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+    return min(timings(fn, repeats)[1])
 
 
 def gemm_gflops(repeats, n=2048, dtype=torch.float32):

@@ -14,6 +14,7 @@ import copy
 import os
 import time
 from contextlib import contextmanager
+from functools import partial
 from numbers import Integral
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from skorch.history import History
 from ._callbacks import CHECKPOINT_FILE, TrainingCheckpoint
 from ._torch_utils import resolve_device, torch_seed
 from ._validation import check_query_labels
+from .nn.inference import inference_module
 
 __all__ = ["NetworkEstimator", "NetworkClassifierMixin", "NETWORK_PARAMETER_CONSTRAINTS"]
 
@@ -196,10 +198,16 @@ class NetworkEstimator(BaseEstimator):
         return net
 
     # -------------------------------------------------------------- inference
-    def _embed_batches(self, forward, inputs):
-        """``forward`` (an eval-mode module or function of a batch) over ``inputs``
-        (an array or tensor of rows) in batches of ``embed_batch_size``; float32."""
+    def _embed_batches(self, module, inputs, forward=None):
+        """``forward(fast, batch)`` over ``inputs`` (an array or tensor of rows) in
+        batches of ``embed_batch_size``; float32.
+
+        ``fast`` is :func:`~skfewaudio.nn.inference_module` of ``module`` (an eval-mode
+        copy with batch norm folded in); ``forward=None`` calls it on the batch.
+        """
         device = self.net_.device if hasattr(self, "net_") else self._device()
+        fast = inference_module(module)
+        forward = fast if forward is None else partial(forward, fast)
         outputs = []
         with torch.inference_mode():
             for start in range(0, len(inputs), self.embed_batch_size):

@@ -21,7 +21,6 @@ from .._validation import (
     validate_fit_audio,
 )
 from .._windows import LogMelWindows, combine_by_clip
-from ..nn.inference import inference_module
 from ..nn.losses import PrototypicalLoss, ProtoContrastiveLoss
 from ._training import EpisodeLoader, EpisodeStream, EpisodicNet, protocontrastive_network
 
@@ -363,7 +362,7 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
 
     def _embed_clips(self, windows, module=None):
         module = self.net_.module_ if module is None else module
-        embedded = self._embed_batches(inference_module(module), windows.spectrograms)
+        embedded = self._embed_batches(module, windows.spectrograms)
         return combine_by_clip(embedded, windows.owner, windows.n_clips)
 
     # --------------------------------------------------------------- inference
@@ -392,8 +391,7 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
         proba : ndarray of shape (n_clips, n_classes)
         """
         windows = self._windows(X)
-        embedded = self._embed_batches(inference_module(self.net_.module_),
-                                       windows.spectrograms)
+        embedded = self._embed_batches(self.net_.module_, windows.spectrograms)
         proba = softmax_neg(prototype_distances(embedded, self.prototypes_, self.metric))
         return combine_by_clip(proba, windows.owner, windows.n_clips)
 

@@ -25,7 +25,6 @@ from .._validation import (
 from .._windows import LogMelWindows, combine_by_clip
 from ..nn.augment import contrastive_views
 from ..nn.heads import ContrastiveModel, ProjectionHead
-from ..nn.inference import inference_module
 from ..nn.losses import AngularContrastiveLoss
 from ..nn.resnet import resnet_encoder, small_encoder
 from ._batches import BatchIterator
@@ -428,7 +427,8 @@ class SupConPretrainer(TransformerMixin, NetworkEstimator):
     def _embed_clips(self, windows, model=None):
         """Mean encoder output of each clip's windows, in eval mode."""
         model = self.net_.module_ if model is None else model
-        embedded = self._embed_batches(inference_module(model).embed, windows.spectrograms)
+        embedded = self._embed_batches(model, windows.spectrograms,
+                                       lambda fast, batch: fast.embed(batch))
         return combine_by_clip(embedded, windows.owner, windows.n_clips)
 
     _expected_failed_checks = TRANSFORMER_EXPECTED_FAILED_CHECKS
