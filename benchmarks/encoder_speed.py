@@ -13,7 +13,8 @@ forward pass in eval mode is timed in several forms, and its arithmetic rate is
 
 The reference is a 2048^3 float32 matrix product on the same threads. A profile of
 the committed model's encoder (``folded``) shows where its time goes, operator by
-operator, with each operator's share of the FLOPs (``encoder_profile.md``).
+operator, with the arithmetic rate of its convolutions (``encoder_profile.md``), and
+how far bfloat16 moves each encoder's embeddings (``encoder_bf16_error.md``).
 
 Usage: python benchmarks/encoder_speed.py [--batch 64] [--repeats 5] [--no-compile] [--profile-only]
 """
@@ -126,13 +127,31 @@ def profile_rows(batch_size, repeats):
             for kind in sorted(seconds, key=lambda k: -seconds[k])]
 
 
+def bf16_error_rows(batch_size):
+    """How far bfloat16 autocast moves each encoder's embeddings from float32."""
+    torch.manual_seed(0)
+    x = torch.randn(batch_size, 1, N_MELS, N_FRAMES).contiguous(
+        memory_format=torch.channels_last)
+    rows = []
+    with torch.inference_mode():
+        for name, module in encoders().items():
+            folded = inference_module(module)
+            exact = folded(x)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                rounded = folded(x).float()
+            relative = (rounded - exact).norm(dim=1) / exact.norm(dim=1)
+            rows.append({"encoder": name, "max relative error %": 100 * float(relative.max()),
+                         "min cosine": float(torch.cosine_similarity(exact, rounded).min())})
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-compile", action="store_true")
     parser.add_argument("--profile-only", action="store_true",
-                        help="only the profile of the committed encoder")
+                        help="only the profile of the committed encoder and the bf16 error")
     args = parser.parse_args()
     gemm = gemm_gflops(args.repeats)
     if not args.profile_only:
@@ -144,6 +163,12 @@ def main():
                        f"forward passes; 2048^3 float32 GEMM on the same threads: {gemm:.0f} "
                        "GFLOP/s. Pooling, ReLU and copies do no arithmetic: they only move "
                        "memory.")
+    save_results("encoder_bf16_error", bf16_error_rows(args.batch),
+                 title="Embeddings under bfloat16 autocast vs float32 (folded encoders)",
+                 columns=["encoder", "max relative error %", "min cosine"],
+                 notes=f"Randomly initialised encoders, {args.batch} random 1 x {N_MELS} x "
+                       f"{N_FRAMES} inputs; relative error is ||bf16 - fp32|| / ||fp32|| per "
+                       "embedding.")
 
 
 def save_encoder_table(args, gemm):

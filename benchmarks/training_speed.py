@@ -15,7 +15,10 @@ view of every clip; the log-mel windows are computed once before the epochs.
 The multi-grained CLAP adapter trains on frozen backbone embeddings; its episode
 cost is in clap_episode_speed.py.
 
-Usage: python benchmarks/training_speed.py [--epochs 3]
+The layout the network trains in is measured too: one conv-4 training step with
+NCHW and with NHWC weights, side by side (``training_layout.md``).
+
+Usage: python benchmarks/training_speed.py [--epochs 3] [--layout-only]
 """
 
 import argparse
@@ -23,9 +26,10 @@ import argparse
 import numpy as np
 import torch
 
-from _results import save_results
+from _results import save_results, timings
 from encoder_speed import gemm_gflops
 from skfewaudio import make_sounds
+from skfewaudio.nn import Conv4Encoder
 from skfewaudio.protocontrastive import ProtoContrastiveClassifier
 from skfewaudio.supcon import FineTuneClassifier, SupConPretrainer
 
@@ -47,6 +51,31 @@ def estimators(epochs):
     ]
 
 
+def layout_rows(steps=3):
+    """Forward + backward + Adam step of conv-4 with NCHW and with NHWC weights."""
+    rows = []
+    for n_maps, stride in ((32, 2), (64, 1)):
+        rates = {}
+        for layout in (torch.contiguous_format, torch.channels_last):
+            torch.manual_seed(0)
+            encoder = Conv4Encoder(n_maps=n_maps, in_stride=stride).to(memory_format=layout)
+            optimizer = torch.optim.Adam(encoder.parameters())
+            views = torch.randn(100, 1, 128, 157).contiguous(memory_format=torch.channels_last)
+
+            def step():
+                optimizer.zero_grad()
+                encoder(views).square().mean().backward()
+                optimizer.step()
+
+            step()  # warm-up
+            rates[layout] = len(views) / min(timings(step, steps)[1])
+        rows.append({"encoder": f"conv-4, {n_maps} maps, stride {stride}",
+                     "NCHW weights views/s": rates[torch.contiguous_format],
+                     "NHWC weights views/s": rates[torch.channels_last],
+                     "speed-up": rates[torch.channels_last] / rates[torch.contiguous_format]})
+    return rows
+
+
 def epoch_seconds(estimator):
     durations = estimator.net_.history[:, "dur"]
     return float(np.median(durations[1:] if len(durations) > 1 else durations))
@@ -57,7 +86,16 @@ def main():
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--clips", type=int, default=128,
                         help="training clips of the SupCon pre-trainer")
+    parser.add_argument("--layout-only", action="store_true",
+                        help="only the NCHW vs NHWC weights comparison")
     args = parser.parse_args()
+    save_results("training_layout", layout_rows(), title="Training step: NCHW vs NHWC weights",
+                 columns=["encoder", "NCHW weights views/s", "NHWC weights views/s",
+                          "speed-up"],
+                 notes="Forward + backward + Adam step on batches of 100 random 5 s log-mel "
+                       "windows, best of 3, side by side; the estimators train with NHWC.")
+    if args.layout_only:
+        return
     gemm = gemm_gflops(3)
     # At least n_shot + n_query = 10 clips per class for the episodes.
     X, y = make_sounds(n_classes=8, n_per_class=max(10, args.clips // 8), duration=5.0,

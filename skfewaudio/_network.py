@@ -135,8 +135,8 @@ class NetworkEstimator(BaseEstimator):
                 net.initialize_callbacks()
         if not net.initialized_:
             net.initialize()
-            # NHWC weights: oneDNN's convolutions trained 1.5-1.6x faster in this
-            # layout (conv-4, CPU); the parameters stay the same objects.
+            # NHWC weights: oneDNN's convolutions trained 1.3-1.9x faster in this layout
+            # (conv-4, CPU; benchmarks/training_speed.py). Parameters stay the same objects.
             net.module_.to(memory_format=torch.channels_last)
         done = 0
         if checkpoint is not None and os.path.exists(checkpoint.path):
