@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
-from skfewaudio import MelStatistics, PrototypeClassifier, make_sounds
+from skfewaudio import MelStatistics, PrototypeClassifier, load, make_sounds, save
 from skfewaudio.supcon import (
     ClassBalancedBatchSampler,
     FineTuneClassifier,
@@ -63,6 +63,31 @@ def test_angular_loss_trains(sounds):
     losses = pre.net_.history[:, "train_loss"]
     assert np.isfinite(losses).all() and np.mean(losses[-2:]) < losses[0]
     assert pre.net_.criterion_.alpha == pytest.approx(0.7)
+
+
+def test_cross_entropy_pretraining_groups_classes(sounds, tmp_path):
+    X, y, _, _ = sounds
+    pre = SupConPretrainer(**FAST, loss="cross_entropy", max_epochs=8).fit(X, y)
+    assert pre.n_classes_ == 4
+    assert pre.net_.module_.projector.out_features == 4  # a classifier, not a projector
+    losses = pre.net_.history[:, "train_loss"]
+    assert np.mean(losses[-2:]) < losses[0]
+    within, between = _class_separation(pre.transform(X), y)
+    assert within > between
+    save(pre, tmp_path / "ce.safetensors")
+    np.testing.assert_array_equal(load(tmp_path / "ce.safetensors").transform(X),
+                                  pre.transform(X))
+    with pytest.raises(ValueError, match="needs their labels"):
+        SupConPretrainer(**FAST, loss="cross_entropy").fit(X)
+
+
+def test_conv4_encoder_embeds_any_length(sounds):
+    X, y, _, _ = sounds
+    pre = SupConPretrainer(**{**FAST, "encoder": "conv4"}, loss="cross_entropy",
+                           max_epochs=1).fit(X, y)
+    assert pre.embedding_dim_ == 64
+    long_clip = np.tile(X[0], 3)  # three windows, averaged
+    assert pre.transform([long_clip, X[1]]).shape == (2, 64)
 
 
 def test_self_supervised_needs_no_labels(sounds):

@@ -24,18 +24,28 @@ from .._validation import (
 )
 from .._windows import LogMelWindows, combine_by_clip
 from ..nn.augment import contrastive_views
+from ..nn.encoders import Conv4Encoder
 from ..nn.heads import ContrastiveModel, ProjectionHead
 from ..nn.losses import AngularContrastiveLoss
 from ..nn.resnet import resnet_encoder, small_encoder
 from ._batches import BatchIterator
 
 _N_VIEWS = 2
-_ENCODERS = {"resnet": resnet_encoder, "small": small_encoder}
+
+
+def _conv4_encoder():
+    """MetaAudio's conv-4 (64 maps) with global average pooling, so crops of any
+    length embed alike; first convolution strided 2 to quarter its CPU cost."""
+    return Conv4Encoder(n_maps=64, pool="mean", in_stride=2)
+
+
+_ENCODERS = {"resnet": resnet_encoder, "small": small_encoder, "conv4": _conv4_encoder}
 
 
 class _ContrastiveNet(NeuralNet):
     """skorch net whose training step makes two augmented views of each batch and
-    scores their projections with a contrastive loss."""
+    scores their projections with a contrastive loss (or, for cross-entropy
+    pre-training, their class logits)."""
 
     def __init__(self, *args, views=None, supervised=True, precision="float32", **kwargs):
         super().__init__(*args, **kwargs)
@@ -82,16 +92,22 @@ class SupConPretrainer(TransformerMixin, NetworkEstimator):
 
     Parameters
     ----------
-    encoder : {"resnet", "small"} or torch.nn.Module, default="resnet"
+    encoder : {"resnet", "small", "conv4"} or torch.nn.Module, default="resnet"
         ``"resnet"`` is Moummad et al.'s 3-block ResNet (64/128/256 maps, 2048-d),
         heavy on a CPU; ``"small"`` is the same design with 16/32/64 maps and one
-        convolution per block (512-d), for CPU training. A module maps
+        convolution per block (512-d), for CPU training; ``"conv4"`` is MetaAudio's
+        conv-4 with 64 maps, global average pooling (64-d) and a first convolution
+        of stride 2. A module maps
         ``(batch, 1, n_mels, n_frames)`` to ``(batch, dim)`` (copied, never
         modified); fine-tuning some of its blocks needs a ``blocks`` ModuleList.
-    loss : {"supcon", "angular"}, default="supcon"
+    loss : {"supcon", "angular", "cross_entropy"}, default="supcon"
         ``"supcon"``: supervised contrastive loss, NT-Xent when ``y`` is None.
         ``"angular"``: the angular contrastive loss (Wang et al., ICASSP 2023),
         ``alpha * contrastive + (1 - alpha) * angular margin``.
+        ``"cross_entropy"``: a linear classifier over the training classes replaces
+        the projector and both augmented views are trained to predict the clip's
+        class (supervised pre-training, the SimpleShot route of Wang et al., 2019);
+        it needs ``y``, and the projection and temperature settings are unused.
     temperature : float, default=0.06
     alpha : float in [0, 1] or None, default=None
         Weight of the contrastive part of ``loss="angular"``; None is 0.7 supervised
@@ -174,6 +190,9 @@ class SupConPretrainer(TransformerMixin, NetworkEstimator):
         Size of the encoder output (the embedding ``transform`` returns).
     supervised_ : bool
         Whether ``fit`` had labels.
+    n_classes_ : int or None
+        Training classes of the cross-entropy classifier (``loss="cross_entropy"``),
+        else None.
     best_epoch_ : int or None
         Epoch whose weights were kept (validation), else None.
     fit_seconds_ : float
@@ -195,7 +214,7 @@ class SupConPretrainer(TransformerMixin, NetworkEstimator):
     _parameter_constraints = {
         **NETWORK_PARAMETER_CONSTRAINTS,
         "encoder": [StrOptions(set(_ENCODERS)), HasMethods(["forward"])],
-        "loss": [StrOptions({"supcon", "angular"})],
+        "loss": [StrOptions({"supcon", "angular", "cross_entropy"})],
         "temperature": [Interval(Real, 0, None, closed="neither")],
         "alpha": [Interval(Real, 0, 1, closed="both"), None],
         "margin": [Interval(Real, 0, None, closed="left")],
@@ -311,6 +330,12 @@ class SupConPretrainer(TransformerMixin, NetworkEstimator):
         X = validate_fit_audio(self, X)
         if y is not None:
             y = _check_pretraining_labels(X, y)
+        elif self.loss == "cross_entropy":
+            raise ValueError(
+                "loss='cross_entropy' learns to classify the training clips and needs "
+                "their labels: call fit(X, y), or pick loss='supcon' for "
+                "self-supervised pre-training with fit(X)."
+            )
         if self.batch_size < _N_VIEWS:
             raise ValueError(
                 f"batch_size={self.batch_size} is smaller than the number of views per "
@@ -327,6 +352,7 @@ class SupConPretrainer(TransformerMixin, NetworkEstimator):
 
     def _fit(self, rng, X, y, validation):
         self.supervised_ = y is not None
+        self.n_classes_ = len(np.unique(y)) if self.loss == "cross_entropy" else None
         self.frontend_ = LogMelWindows(
             sample_rate=self.sample_rate, n_mels=self.n_mels, n_fft=self.n_fft,
             hop_length=self.hop_length, window_seconds=self.window_seconds,
@@ -356,7 +382,8 @@ class SupConPretrainer(TransformerMixin, NetworkEstimator):
                     random_streams={"batches": rng, "views": generator},
                     fingerprint_data=(specs, labels))
         self.best_epoch_ = self._best_epoch(f"valid_acc_{self.validation_shot}shot")
-        self.embedding_dim_ = self.net_.module_.projector.net[0].in_features
+        self.embedding_dim_ = output_dim(self.net_.module_.encoder,
+                                         (1, self.n_mels, self.frontend_.window_frames))
         # The views' torch.Generator pickles differently each time (unstable joblib.hash).
         self.net_.views = [None]
 
@@ -392,12 +419,15 @@ class SupConPretrainer(TransformerMixin, NetworkEstimator):
         return dict(encoder=self.encoder,
                     window_shape=(self.n_mels, self.frontend_.window_frames),
                     projection_hidden=self.projection_hidden,
-                    projection_dim=self.projection_dim)
+                    projection_dim=self.projection_dim,
+                    n_classes=getattr(self, "n_classes_", None))
 
     def _default_optimizer(self):
         return torch.optim.SGD, {"momentum": self.momentum, "weight_decay": self.weight_decay}
 
     def _criterion(self):
+        if self.loss == "cross_entropy":
+            return torch.nn.CrossEntropyLoss()
         supervised = getattr(self, "supervised_", True)
         contrastive = "supcon" if supervised else "ntxent"
         if self.loss == "supcon":
@@ -462,9 +492,13 @@ def _check_pretraining_labels(X, y):
     return y
 
 
-def contrastive_network(*, encoder, window_shape, projection_hidden, projection_dim):
+def contrastive_network(*, encoder, window_shape, projection_hidden, projection_dim,
+                        n_classes=None):
     """Encoder (a name, or a module that is copied) + projector sized by the
-    encoder's output for one window of ``window_shape`` (n_mels, n_frames)."""
+    encoder's output for one window of ``window_shape`` (n_mels, n_frames); with
+    ``n_classes``, a linear classifier instead of the projector (cross-entropy)."""
     encoder = _ENCODERS[encoder]() if isinstance(encoder, str) else copy.deepcopy(encoder)
     dim = output_dim(encoder, (1,) + tuple(window_shape))
-    return ContrastiveModel(encoder, ProjectionHead(dim, projection_hidden or dim, projection_dim))
+    head = (torch.nn.Linear(dim, n_classes) if n_classes
+            else ProjectionHead(dim, projection_hidden or dim, projection_dim))
+    return ContrastiveModel(encoder, head)
