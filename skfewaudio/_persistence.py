@@ -40,6 +40,7 @@ _TRUSTED_NAMES = {
     "skfewaudio.clap._msclap.MSCLAPBackbone",
     "skfewaudio.clap._laion.LAIONCLAPBackbone",
     "sklearn.pipeline.Pipeline",
+    "sklearn.pipeline.FeatureUnion",
     "sklearn.frozen._frozen.FrozenEstimator",
     "sklearn.preprocessing._data.StandardScaler",
     "sklearn.preprocessing._data.Normalizer",

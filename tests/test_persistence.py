@@ -9,10 +9,12 @@ import torch
 from safetensors.torch import save_file
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import FeatureUnion, make_pipeline
+from sklearn.preprocessing import Normalizer, StandardScaler
 
 from skfewaudio import (
     MelSpectrogram,
+    MelStatistics,
     PrototypeClassifier,
     ProtoContrastiveClassifier,
     SupConPretrainer,
@@ -158,6 +160,22 @@ def test_pipelines_shared_objects_and_optimizer_classes(sounds, tmp_path):
     prototype = loaded[-1]
     assert prototype.encoder_ is prototype.encoder  # one object, stored once
     assert prototype.encoder.estimator.optimizer is torch.optim.AdamW
+
+
+def test_a_weighted_union_of_centred_embeddings_round_trips(sounds, tmp_path):
+    # The shape of the shipped ESC-50 model: CL2N embeddings beside fixed statistics.
+    X, y = sounds
+    pre = SupConPretrainer(**SupConPretrainer.get_test_params()).fit(X, y)
+    learned = make_pipeline(FrozenEstimator(pre), StandardScaler(with_std=False),
+                            Normalizer()).fit(X)
+    union = FeatureUnion([("learned", FrozenEstimator(learned)),
+                          ("stats", make_pipeline(MelStatistics(n_mels=16), Normalizer()))],
+                         transformer_weights={"learned": 0.8, "stats": 0.6}).fit(X)
+    model = PrototypeClassifier(encoder=FrozenEstimator(union), metric="cosine").fit(X, y)
+    save(model, tmp_path / "u.safetensors")
+    loaded = load(tmp_path / "u.safetensors")
+    np.testing.assert_array_equal(loaded.decision_function(X), model.decision_function(X))
+    assert loaded.encoder.estimator.transformer_weights == {"learned": 0.8, "stats": 0.6}
 
 
 def test_a_model_with_a_gpu_device_setting_loads_and_predicts_on_the_cpu(sounds, tmp_path):
