@@ -40,10 +40,10 @@ def estimators(epochs):
                     random_state=0)
     supcon = dict(max_epochs=epochs, batch_size=64, random_state=0)
     return [
-        ("ProtoContrastiveClassifier() defaults: conv-4, 64 maps",
+        ("ProtoContrastiveClassifier(n_maps=64, in_stride=1): MetaAudio's conv-4",
+         ProtoContrastiveClassifier(n_maps=64, in_stride=1, **episodic), 4 * 5 * 10, 2),
+        ("ProtoContrastiveClassifier() defaults: 32 maps, first stride 2",
          ProtoContrastiveClassifier(**episodic), 4 * 5 * 10, 2),
-        ("ProtoContrastiveClassifier(n_maps=32, in_stride=2) (committed model)",
-         ProtoContrastiveClassifier(n_maps=32, in_stride=2, **episodic), 4 * 5 * 10, 2),
         ("SupConPretrainer(encoder='small')",
          SupConPretrainer(encoder="small", **supcon), None, 2),
         ("SupConPretrainer() default: ResNet (Moummad et al.)",

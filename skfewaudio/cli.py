@@ -34,9 +34,10 @@ def _prototype(sample_rate, random_state, demo):
 def _protocontrastive(sample_rate, random_state, demo):
     if demo:  # small network and front-end for 1 s synthetic clips, about 15 s of CPU
         return ProtoContrastiveClassifier(
-            n_maps=32, n_mels=64, n_fft=512, hop_length=256, window_seconds=1.0,
-            metric="cosine", n_way=10, n_shot=2, n_query=2, episodes_per_epoch=25,
-            max_epochs=8, lr=2e-3, n_views=1, freq_mask_param=8, time_mask_param=8,
+            n_maps=32, in_stride=1, n_mels=64, n_fft=512, hop_length=256,
+            window_seconds=1.0, metric="cosine", n_way=10, n_shot=2, n_query=2,
+            episodes_per_epoch=25, max_epochs=8, lr=2e-3, n_views=1, freq_mask_param=8,
+            time_mask_param=8, contrastive="angular",
             sample_rate=sample_rate, random_state=random_state, verbose=1)
     return ProtoContrastiveClassifier(metric="cosine", sample_rate=sample_rate,
                                       random_state=random_state, verbose=1)
