@@ -154,9 +154,10 @@ def run_cv(args, params):
     for key in fold_rows[0]:
         row[key] = float(np.mean([r[key] for r in fold_rows]))
     row["fold_rows"] = fold_rows
+    saved = _merged("pretrain_esc50_cv", [row], ("recipe",))
     save_results(
-        "pretrain_esc50_cv", _merged("pretrain_esc50_cv", [row], ("recipe",)), title="Supervised pre-training: class-disjoint CV on "
-        "the 35 ESC-50 train classes",
+        "pretrain_esc50_cv", saved,
+        title="Supervised pre-training: class-disjoint CV on the 35 ESC-50 train classes",
         columns=["recipe", "changes", "folds", "cl2n_1shot", "cl2n_5shot", "l2n_1shot",
                  "l2n_5shot", "train_clips_per_s", "fit_seconds"],
         notes=("Each fold trains on 28 train classes and scores 5-way episodes (1 query "
@@ -190,14 +191,15 @@ def run_fusion(args, params):
                       "l2n": few_shot_model(pre, X[~held_out], w, centre=False)}
             rows[w].append(episode_scores(models, X[held_out], y[held_out], args.episodes, f))
             print(f"fold {f} spectral_weight {w}: " + ", ".join(
-                f"{k} {v:.2f}" for k, v in rows[w][-1].items() if k.endswith("shot")), flush=True)
+                f"{k} {v:.2f}" for k, v in rows[w][-1].items() if k.endswith("shot")),
+                flush=True)
     table = [{"recipe": " + ".join([args.recipe] + args.ensemble_with), "spectral_weight": w,
               "folds": " ".join(map(str, args.folds)),
               **{k: float(np.mean([r[k] for r in fold_rows])) for k in fold_rows[0]}}
              for w, fold_rows in rows.items()]
+    saved = _merged("pretrain_esc50_fusion", table, ("recipe", "spectral_weight", "folds"))
     save_results(
-        "pretrain_esc50_fusion", _merged("pretrain_esc50_fusion", table,
-                                         ("recipe", "spectral_weight", "folds")), title="Learned embedding + spectral statistics: "
+        "pretrain_esc50_fusion", saved, title="Learned embedding + spectral statistics: "
         "class-disjoint CV on the ESC-50 train classes",
         columns=["recipe", "spectral_weight", "folds", "cl2n_1shot", "cl2n_5shot",
                  "l2n_1shot", "l2n_5shot"],
