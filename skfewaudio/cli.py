@@ -59,7 +59,7 @@ METHODS = {
     "prototype": Method(_prototype, False,
                         "nearest prototype on log-mel statistics (no learning)", True),
     "protocontrastive": Method(_protocontrastive, True,
-                               "prototypical network meta-trained with an angular term", True),
+                               "prototypical network meta-trained with a contrastive term", True),
     "supcon": Method(_supcon, True, "supervised contrastive pre-training, prototype head",
                      False),
 }

@@ -79,7 +79,7 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
     episodes_per_epoch : int, default=20
     max_epochs : int, default=80
         The defaults are the recipe chosen by class-disjoint cross-validation on the
-        ESC-50 train classes (``docs/protocontrastive.md``): about 10 minutes of
+        ESC-50 train classes (``docs/protocontrastive.md``): about 7 minutes of
         training on 2 CPU cores.
     lr : float, default=1e-3
         Learning rate (cosine-annealed over ``max_epochs``).
