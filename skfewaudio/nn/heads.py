@@ -12,6 +12,11 @@ class ProjectionHead(nn.Module):
             nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, out_dim)
         )
 
+    @property
+    def in_features(self):
+        """Size of the embeddings it takes (as ``nn.Linear.in_features``)."""
+        return self.net[0].in_features
+
     def forward(self, x):
         return self.net(x)
 

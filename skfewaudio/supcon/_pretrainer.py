@@ -382,8 +382,8 @@ class SupConPretrainer(TransformerMixin, NetworkEstimator):
                     random_streams={"batches": rng, "views": generator},
                     fingerprint_data=(specs, labels))
         self.best_epoch_ = self._best_epoch(f"valid_acc_{self.validation_shot}shot")
-        self.embedding_dim_ = output_dim(self.net_.module_.encoder,
-                                         (1, self.n_mels, self.frontend_.window_frames))
+        # The head (projector or classifier) was sized by the encoder's output.
+        self.embedding_dim_ = self.net_.module_.projector.in_features
         # The views' torch.Generator pickles differently each time (unstable joblib.hash).
         self.net_.views = [None]
 
