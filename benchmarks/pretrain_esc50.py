@@ -89,8 +89,11 @@ def few_shot_model(encoders, X_train, spectral_weight=0.0, centre=True):
     joined = len(encoders) > 1 or spectral_weight > 0
     parts = []
     for i, encoder in enumerate(encoders):
-        steps = [FrozenEstimator(encoder)] + [StandardScaler(with_std=False)] * centre
-        steps += [Normalizer()] * joined
+        steps = [FrozenEstimator(encoder)]
+        if centre:
+            steps.append(StandardScaler(with_std=False))
+        if joined:  # each part L2-normalised, so the weights split the similarity
+            steps.append(Normalizer())
         learned = make_pipeline(*steps).fit(X_train if centre else X_train[:1])
         parts.append((f"learned{i}", learned, (1 - spectral_weight) / len(encoders)))
     if spectral_weight:
