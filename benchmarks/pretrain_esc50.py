@@ -244,9 +244,14 @@ def run_final(args, params):
 
 
 def _changes(params):
-    if params.get("estimator") == "protocontrastive":
-        return "ProtoContrastiveClassifier() defaults (SupCon + fusion, 1,600 episodes)"
-    return ", ".join(f"{k}={v}" for k, v in params.items() if _BASE.get(k, None) != v) or "-"
+    """The recipe's settings that differ from its base recipe's."""
+    protocontrastive = params.get("estimator") == "protocontrastive"
+    base = RECIPES["protocontrastive"] if protocontrastive else _BASE
+    changed = ", ".join(f"{k}={v}" for k, v in params.items() if base.get(k, None) != v)
+    if protocontrastive:
+        defaults = "ProtoContrastiveClassifier() defaults (SupCon + fusion, 1,600 episodes)"
+        return f"{defaults}; {changed}" if changed else defaults
+    return changed or "-"
 
 
 def _split(data_dir, key):

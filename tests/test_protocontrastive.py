@@ -208,6 +208,17 @@ def test_crnn_and_custom_encoders(sounds):
     assert custom[0].weight.grad is None  # the user's module is copied, not trained
 
 
+def test_module_params_reach_the_built_in_encoder(sounds):
+    X, y = sounds
+    params = dict(TINY, module_params={"encoder_params": {"pool": "meanmax"}})
+    clf = ProtoContrastiveClassifier(**params).fit(X, y)
+    encoder = clf.net_.module_.encoder
+    assert encoder.pool == "meanmax"
+    # Mean and max over time of 8 maps x 1 mel row (32 mels / first stride 2 / four
+    # 2x2 pools), whatever the number of frames; "flatten" would keep the time axis.
+    assert clf.transform(X[:2]).shape == (2, 2 * 8 * 1)
+
+
 def test_grid_search_with_class_disjoint_split_and_episode_scorer():
     X, y = make_sounds(n_classes=8, n_per_class=5, duration=0.5, sample_rate=8000,
                        random_state=1)

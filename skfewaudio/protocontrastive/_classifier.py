@@ -124,7 +124,8 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
     module_params : dict or None, default=None
         Keyword arguments of
         :func:`~skfewaudio.protocontrastive._training.protocontrastive_network`
-        (e.g. ``{"key_dim": 32}``), updating those derived from the parameters.
+        (e.g. ``{"key_dim": 32}``, or ``{"encoder_params": {"pool": "meanmax"}}`` for
+        a time-pooled conv-4), updating those derived from the parameters.
     embed_batch_size : int, default=128
         Windows per forward pass when embedding.
     device : {"cpu", "cuda", "cuda:N", "auto"}, default="cpu"

@@ -92,18 +92,21 @@ class EpisodicNet(NeuralNet):
 
 def protocontrastive_network(*, encoder, window_shape, n_mels, n_maps, in_stride, n_views,
                              augment, freq_mask_param, time_mask_param, projection_dim,
-                             key_dim=64, channels_last=True):
+                             key_dim=64, channels_last=True, encoder_params=None):
     """The meta-trained module: encoder -> view fusion (+ projection head).
 
     ``encoder`` is ``"conv4"``, ``"crnn"`` or a module (copied, never modified) mapping
     ``(batch, 1, n_mels, n_frames)`` to ``(batch, dim)``; ``dim`` is found by running
-    it on one zero window of ``window_shape`` (n_mels, n_frames). ``key_dim`` and
-    ``channels_last`` are settable through the estimator's ``module_params``.
+    it on one zero window of ``window_shape`` (n_mels, n_frames). ``key_dim``,
+    ``channels_last`` and ``encoder_params`` (more keyword arguments of a built-in
+    encoder, e.g. ``{"pool": "meanmax"}``) are settable through the estimator's
+    ``module_params``.
     """
     if isinstance(encoder, nn.Module):
         encoder = copy.deepcopy(encoder)
     else:
-        encoder = build_encoder(encoder, n_mels=n_mels, n_maps=n_maps, in_stride=in_stride)
+        encoder = build_encoder(encoder, n_mels=n_mels, n_maps=n_maps, in_stride=in_stride,
+                                **(encoder_params or {}))
     masking = None
     if augment:
         masking = TimeFrequencyMasking(freq_mask_param=freq_mask_param,
