@@ -13,12 +13,14 @@ Three stages, so that the val classes are used once, at the end:
     fold encoders.
 ``--stage fusion``
     Score the kept fold encoders of one or more CV rows, joined (an ensemble) and with
-    ``SpectralStatistics`` beside them at several weights (see :func:`few_shot_model`):
+    ``SpectralStatistics`` beside them at several weights (see :func:`few_shot_model`),
+    optionally with test-time shifts (``--test-time-shifts``):
     ``results/pretrain_esc50_fusion.{json,md}``. Costs no training.
 ``--stage final``
     Train the chosen recipe on all 35 train classes (one encoder per ``--seeds``),
     save the few-shot model with ``skfewaudio.save``, and score the 5 val classes
-    once (10,000 episodes per shot): ``results/pretrain_esc50_final.{json,md}``.
+    once (10,000 episodes per shot): ``results/pretrain_esc50_final.{json,md}``, one
+    row per ``--model`` path.
 
 The folds train on spectrograms computed once by the estimator's own front-end
 (3-D input to ``fit``, the same log-mels it computes from waveforms); the final
@@ -176,8 +178,21 @@ def _merged(name, new_rows, key):
     """The rows saved under ``name`` so far, those with the same ``key`` replaced."""
     path = RESULTS / f"{name}.json"
     rows = json.loads(path.read_text())["rows"] if path.exists() else []
+    for row in rows:  # rows saved before test_time_shifts existed had none
+        row.setdefault("test_time_shifts", "-")
     new_keys = {tuple(r[k] for k in key) for r in new_rows}
     return [r for r in rows if tuple(r[k] for k in key) not in new_keys] + new_rows
+
+
+def _shifted(encoder, shifts):
+    """``encoder`` with test-time shifts set, where it is a meta-trained network."""
+    if shifts and isinstance(encoder, ProtoContrastiveClassifier):
+        encoder.set_params(test_time_shifts=tuple(shifts))
+    return encoder
+
+
+def _shift_label(shifts):
+    return " ".join(map(str, shifts)) if shifts else "-"
 
 
 def run_fusion(args, params):
@@ -187,7 +202,8 @@ def run_fusion(args, params):
     rows = {w: [] for w in args.spectral_weights}
     for f in args.folds:
         held_out = np.isin(y, folds(np.unique(y))[f])
-        pre = [load(args.keep_models / f"{name.replace(' ', '_')}_fold{f}.safetensors")
+        pre = [_shifted(load(args.keep_models / f"{name.replace(' ', '_')}_fold{f}.safetensors"),
+                        args.test_time_shifts)
                for name in [args.recipe] + args.ensemble_with]
         for w in args.spectral_weights:
             models = {"cl2n": few_shot_model(pre, X[~held_out], w),
@@ -197,20 +213,23 @@ def run_fusion(args, params):
                 f"{k} {v:.2f}" for k, v in rows[w][-1].items() if k.endswith("shot")),
                 flush=True)
     table = [{"recipe": " + ".join([args.recipe] + args.ensemble_with), "spectral_weight": w,
+              "test_time_shifts": _shift_label(args.test_time_shifts),
               "folds": " ".join(map(str, args.folds)),
               **{k: float(np.mean([r[k] for r in fold_rows])) for k in fold_rows[0]}}
              for w, fold_rows in rows.items()]
-    saved = _merged("pretrain_esc50_fusion", table, ("recipe", "spectral_weight", "folds"))
+    saved = _merged("pretrain_esc50_fusion", table,
+                    ("recipe", "spectral_weight", "test_time_shifts", "folds"))
     save_results(
         "pretrain_esc50_fusion", saved, title="Learned embedding + spectral statistics: "
         "class-disjoint CV on the ESC-50 train classes",
-        columns=["recipe", "spectral_weight", "folds", "cl2n_1shot", "cl2n_5shot",
-                 "l2n_1shot", "l2n_5shot"],
+        columns=["recipe", "spectral_weight", "test_time_shifts", "folds", "cl2n_1shot",
+                 "cl2n_5shot", "l2n_1shot", "l2n_5shot"],
         notes=("The fold encoders of the CV table (trained on 28 train classes), scored on "
                "their 7 held-out classes as in the CV table. spectral_weight w: the cosine "
                "similarity is (1 - w) x that of the learned embedding + w x that of "
                "SpectralStatistics; a recipe joined by + is an equal-weight ensemble of "
                "the fold encoders of those CV rows (`few_shot_model` in the script). "
+               "test_time_shifts: the encoders' `test_time_shifts` (frames), - for none. "
                "cl2n: the learned embeddings centred on the training clips' mean; l2n: "
                "not."))
 
@@ -221,7 +240,7 @@ def run_final(args, params):
     encoders, costs = [], []
     for seed in args.seeds:  # one encoder per seed: an ensemble when several
         encoder, cost = fit_encoder({**params, "random_state": seed}, train.data, train.target)
-        encoders.append(encoder)
+        encoders.append(_shifted(encoder, args.test_time_shifts))
         costs.append(cost)
     cost = {"fit_seconds": float(sum(c["fit_seconds"] for c in costs)),
             "train_clips_per_s": float(np.mean([c["train_clips_per_s"] for c in costs]))}
@@ -229,18 +248,21 @@ def run_final(args, params):
                            centre=not args.no_centre)
     if args.model:
         save(model, args.model)
-    row = {"recipe": args.recipe, "changes": _changes(params),
+    row = {"model": str(args.model), "recipe": args.recipe, "changes": _changes(params),
            "seeds": " ".join(map(str, args.seeds)), "centred": not args.no_centre,
-           "spectral_weight": args.spectral_weight, **cost,
+           "spectral_weight": args.spectral_weight,
+           "test_time_shifts": _shift_label(args.test_time_shifts), **cost,
            **episode_scores({"val": model}, val.data, val.target, args.episodes, 0)}
     save_results(
-        "pretrain_esc50_final", [row], title="Supervised pre-training: the chosen recipe "
+        "pretrain_esc50_final", _merged("pretrain_esc50_final", [row], ("model",)), title="Supervised pre-training: the chosen recipe "
         "on the 5 ESC-50 val classes (reported once)",
-        columns=["recipe", "changes", "seeds", "centred", "spectral_weight", "val_1shot",
+        columns=["model", "recipe", "changes", "seeds", "centred", "spectral_weight",
+                 "test_time_shifts", "val_1shot",
                  "val_1shot_ci95", "val_5shot", "val_5shot_ci95", "train_clips_per_s",
                  "fit_seconds"],
         notes=(f"Trained on the 35 train classes; 5-way, 1 query per class, "
-               f"{args.episodes} episodes per shot, seed 0. Model: {args.model}."))
+               f"{args.episodes} episodes per shot, seed 0. Rows come from separate runs; "
+               f"the command and hardware below are the last run's."))
 
 
 def _changes(params):
@@ -279,6 +301,9 @@ def main(argv=None):
                         default=[0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
     parser.add_argument("--spectral-weight", type=float, default=0.0,
                         help="final: the chosen weight of SpectralStatistics")
+    parser.add_argument("--test-time-shifts", type=int, nargs="*", default=[],
+                        metavar="FRAMES", help="fusion and final: the meta-trained "
+                        "encoders' test_time_shifts (test-time augmentation)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0],
                         help="final: train one encoder per seed and join them")
     parser.add_argument("--no-centre", action="store_true",

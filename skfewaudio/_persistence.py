@@ -16,6 +16,7 @@ loads on a machine without one.
 
 import datetime
 import importlib
+import inspect
 import json
 import warnings
 from pathlib import Path, PurePath
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
+from sklearn.base import BaseEstimator
 from skorch import NeuralNet
 
 from ._callbacks import plain_values
@@ -324,9 +326,21 @@ class _Reader:
                 obj.__setstate__(state)
         else:
             obj.__dict__.update(state)
+        _default_missing_parameters(obj)
         for name, saved in nets.items():  # after the rest: the net is built from it
             setattr(obj, name, obj._restore_net(saved.module, saved.criterion, saved.history))
         return obj
+
+
+def _default_missing_parameters(obj):
+    """Parameters added to a class after a file was written take their defaults, so
+    the file loads and behaves as it did."""
+    if not isinstance(obj, BaseEstimator):
+        return
+    for name, parameter in inspect.signature(type(obj).__init__).parameters.items():
+        if (name not in obj.__dict__ and parameter.default is not parameter.empty
+                and parameter.kind is not parameter.VAR_KEYWORD):
+            setattr(obj, name, parameter.default)
 
 
 class _SavedNet:

@@ -178,6 +178,17 @@ def test_a_weighted_union_of_centred_embeddings_round_trips(sounds, tmp_path):
     assert loaded.encoder.estimator.transformer_weights == {"learned": 0.8, "stats": 0.6}
 
 
+def test_a_file_from_before_a_parameter_existed_loads_with_its_default(sounds, tmp_path):
+    X, y = sounds
+    model = ProtoContrastiveClassifier(**ProtoContrastiveClassifier.get_test_params()).fit(X, y)
+    expected = model.transform(X)
+    del model.test_time_shifts  # as in files written before the parameter was added
+    save(model, tmp_path / "old.safetensors")
+    loaded = load(tmp_path / "old.safetensors")
+    assert loaded.test_time_shifts == ()
+    np.testing.assert_array_equal(loaded.transform(X), expected)
+
+
 def test_a_model_with_a_gpu_device_setting_loads_and_predicts_on_the_cpu(sounds, tmp_path):
     model = ProtoContrastiveClassifier(**ProtoContrastiveClassifier.get_test_params())
     model.fit(*sounds)

@@ -1,5 +1,7 @@
 """ProtoContrastiveClassifier: episodic prototypical meta-training with a contrastive term."""
 
+import copy
+
 import joblib
 import numpy as np
 import pytest
@@ -217,6 +219,24 @@ def test_module_params_reach_the_built_in_encoder(sounds):
     # Mean and max over time of 8 maps x 1 mel row (32 mels / first stride 2 / four
     # 2x2 pools), whatever the number of frames; "flatten" would keep the time axis.
     assert clf.transform(X[:2]).shape == (2, 2 * 8 * 1)
+
+
+def test_test_time_shifts_average_the_rolled_windows(sounds, fitted):
+    X, _ = sounds
+    clf = copy.deepcopy(fitted)  # the fixture is shared
+    specs = clf.frontend_.transform(X[:4], normalize=False).spectrograms
+    n_frames = specs.shape[-1]
+    plain = clf.transform(specs)
+    rolled = clf.transform(np.roll(specs, 3, axis=-1))
+    # A roll by the whole window is the window itself: the mean is the plain embedding,
+    # clip by clip (a mix-up of clips and rolls in the batch would break this).
+    assert np.allclose(clf.set_params(test_time_shifts=(n_frames,)).transform(specs), plain,
+                       atol=1e-6)
+    averaged = clf.set_params(test_time_shifts=(3,)).transform(specs)
+    assert np.allclose(averaged, (plain + rolled) / 2, atol=1e-5)
+    assert not np.allclose(averaged, plain, atol=1e-3)
+    with pytest.raises(ValueError, match="whole numbers of frames"):
+        clf.set_params(test_time_shifts=(2.5,)).transform(specs)
 
 
 def test_grid_search_with_class_disjoint_split_and_episode_scorer():

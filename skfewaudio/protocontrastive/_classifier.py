@@ -107,6 +107,14 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
         Log-mel front-end (MetaAudio's). Normalisation statistics are learned from the
         training clips only.
     window_seconds : float, default=5.0
+    test_time_shifts : tuple of int, default=()
+        Test-time augmentation: each window is also embedded circularly rolled by
+        each of these numbers of frames (hops of ``hop_length`` samples; ``20`` is
+        0.64 s at the defaults), and its embedding is the mean over the window and
+        its rolls. Applies wherever the network embeds (``transform``,
+        ``predict_proba``, the base prototypes, validation) and costs one forward
+        pass per roll; it can be changed after ``fit`` with ``set_params``, and
+        ``prototypes_`` then still hold the embeddings of the fit.
     validation_episodes : int, default=500
         Validation episodes (5-way, ``validation_shot``-shot, one query per class)
         when ``fit`` is given ``X_val, y_val``.
@@ -198,6 +206,7 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
         "n_fft": [Interval(Integral, 2, None, closed="left")],
         "hop_length": [Interval(Integral, 1, None, closed="left")],
         "window_seconds": [Interval(Real, 0, None, closed="neither")],
+        "test_time_shifts": [tuple, list],
         "validation_episodes": [Interval(Integral, 1, None, closed="left")],
         "validation_shot": [Interval(Integral, 1, None, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left"), None],
@@ -209,7 +218,7 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
                  time_mask_param=20, contrastive="supcon", contrastive_weight=0.5,
                  temperature=0.1, angular_alpha=40.0, miner_angle=20.0, projection_dim=128,
                  sample_rate=16000, n_mels=128, n_fft=1024, hop_length=512,
-                 window_seconds=5.0, validation_episodes=500, validation_shot=1,
+                 window_seconds=5.0, test_time_shifts=(), validation_episodes=500, validation_shot=1,
                  patience=None, optimizer=None, optimizer_params=None, callbacks=None,
                  module_params=None, embed_batch_size=128, device="cpu",
                  checkpoint_dir=None, random_state=None, verbose=0):
@@ -239,6 +248,7 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
         self.n_fft = n_fft
         self.hop_length = hop_length
         self.window_seconds = window_seconds
+        self.test_time_shifts = test_time_shifts
         self.validation_episodes = validation_episodes
         self.validation_shot = validation_shot
         self.patience = patience
@@ -367,8 +377,24 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
 
     def _embed_clips(self, windows, module=None):
         module = self.net_.module_ if module is None else module
-        embedded = self._embed_batches(module, windows.spectrograms)
+        embedded = self._embed_windows(module, windows.spectrograms)
         return combine_by_clip(embedded, windows.owner, windows.n_clips)
+
+    def _embed_windows(self, module, spectrograms):
+        """Window embeddings; with ``test_time_shifts``, each is the mean of the
+        embeddings of the window and of its circular rolls along time."""
+        shifts = tuple(self.test_time_shifts)
+        if not all(isinstance(s, Integral) for s in shifts):
+            raise ValueError("test_time_shifts must be whole numbers of frames, got "
+                             f"{self.test_time_shifts!r}.")
+        if not shifts:
+            return self._embed_batches(module, spectrograms)
+
+        def mean_over_rolls(fast, batch):  # the rolls of a batch in one forward pass
+            views = torch.cat([batch] + [torch.roll(batch, s, dims=-1) for s in shifts])
+            return fast(views).view(len(shifts) + 1, len(batch), -1).mean(dim=0)
+
+        return self._embed_batches(module, spectrograms, forward=mean_over_rolls)
 
     # --------------------------------------------------------------- inference
     def _windows(self, X):
@@ -396,7 +422,7 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
         proba : ndarray of shape (n_clips, n_classes)
         """
         windows = self._windows(X)
-        embedded = self._embed_batches(self.net_.module_, windows.spectrograms)
+        embedded = self._embed_windows(self.net_.module_, windows.spectrograms)
         proba = softmax_neg(prototype_distances(embedded, self.prototypes_, self.metric))
         return combine_by_clip(proba, windows.owner, windows.n_clips)
 
