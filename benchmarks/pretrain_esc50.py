@@ -9,8 +9,9 @@ Three stages, so that the val classes are used once, at the end:
     scores 5-way 1-shot and 5-shot episodes (1 query per class, nearest cosine
     prototype) on its 7 held-out classes, with the embeddings centred on the mean
     training embedding (CL2N, as SimpleShot) and without. Each run adds or replaces
-    its row in ``results/pretrain_esc50_cv.{json,md}``; ``--keep-models`` saves the
-    fold encoders.
+    its row (recipe and folds) in ``results/pretrain_esc50_cv.{json,md}``;
+    ``--keep-models`` saves the fold encoders, so that folds trained by separate
+    processes (one per core) can be scored together by ``--stage fusion``.
 ``--stage fusion``
     Score the kept fold encoders of one or more CV rows, joined (an ensemble) and with
     ``SpectralStatistics`` beside them at several weights (see :func:`few_shot_model`),
@@ -159,7 +160,7 @@ def run_cv(args, params):
     for key in fold_rows[0]:
         row[key] = float(np.mean([r[key] for r in fold_rows]))
     row["fold_rows"] = fold_rows
-    saved = _merged("pretrain_esc50_cv", [row], ("recipe",))
+    saved = _merged("pretrain_esc50_cv", [row], ("recipe", "folds"))
     save_results(
         "pretrain_esc50_cv", saved,
         title="Supervised pre-training: class-disjoint CV on the 35 ESC-50 train classes",
@@ -178,8 +179,6 @@ def _merged(name, new_rows, key):
     """The rows saved under ``name`` so far, those with the same ``key`` replaced."""
     path = RESULTS / f"{name}.json"
     rows = json.loads(path.read_text())["rows"] if path.exists() else []
-    for row in rows:  # rows saved before test_time_shifts existed had none
-        row.setdefault("test_time_shifts", "-")
     new_keys = {tuple(r[k] for k in key) for r in new_rows}
     return [r for r in rows if tuple(r[k] for k in key) not in new_keys] + new_rows
 
