@@ -253,8 +253,9 @@ def run_final(args, params):
            "test_time_shifts": _shift_label(args.test_time_shifts), **cost,
            **episode_scores({"val": model}, val.data, val.target, args.episodes, 0)}
     save_results(
-        "pretrain_esc50_final", _merged("pretrain_esc50_final", [row], ("model",)), title="Supervised pre-training: the chosen recipe "
-        "on the 5 ESC-50 val classes (reported once)",
+        "pretrain_esc50_final", _merged("pretrain_esc50_final", [row], ("model",)),
+        title="Supervised pre-training: the chosen recipe on the 5 ESC-50 val classes "
+        "(reported once)",
         columns=["model", "recipe", "changes", "seeds", "centred", "spectral_weight",
                  "test_time_shifts", "val_1shot",
                  "val_1shot_ci95", "val_5shot", "val_5shot_ci95", "train_clips_per_s",

@@ -30,6 +30,7 @@ from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog
 from skorch.history import History
 
 from ._callbacks import CHECKPOINT_FILE, TrainingCheckpoint
+from ._persistence import default_missing_parameters
 from ._torch_utils import resolve_device, torch_seed
 from ._validation import check_query_labels
 from .nn.inference import inference_module
@@ -225,6 +226,10 @@ class NetworkEstimator(BaseEstimator):
             # CPU tensors in the file, so a GPU-trained model loads without a GPU.
             state["net_"] = net_on_cpu(net)
         return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        default_missing_parameters(self)  # pickled before a parameter was added
 
 
 def net_on_cpu(net):

@@ -30,7 +30,7 @@ from skorch import NeuralNet
 
 from ._callbacks import plain_values
 
-__all__ = ["save", "load", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["save", "load", "FORMAT", "FORMAT_VERSION", "default_missing_parameters"]
 
 FORMAT = "skfewaudio-model"
 FORMAT_VERSION = 1
@@ -326,15 +326,15 @@ class _Reader:
                 obj.__setstate__(state)
         else:
             obj.__dict__.update(state)
-        _default_missing_parameters(obj)
+        default_missing_parameters(obj)
         for name, saved in nets.items():  # after the rest: the net is built from it
             setattr(obj, name, obj._restore_net(saved.module, saved.criterion, saved.history))
         return obj
 
 
-def _default_missing_parameters(obj):
-    """Parameters added to a class after a file was written take their defaults, so
-    the file loads and behaves as it did."""
+def default_missing_parameters(obj):
+    """Parameters added to a class after a file (or pickle) was written take their
+    defaults, so the model loads and behaves as it did."""
     if not isinstance(obj, BaseEstimator):
         return
     for name, parameter in inspect.signature(type(obj).__init__).parameters.items():

@@ -3,6 +3,7 @@
 import json
 import pickle
 
+import joblib
 import numpy as np
 import pytest
 import torch
@@ -184,9 +185,10 @@ def test_a_file_from_before_a_parameter_existed_loads_with_its_default(sounds, t
     expected = model.transform(X)
     del model.test_time_shifts  # as in files written before the parameter was added
     save(model, tmp_path / "old.safetensors")
-    loaded = load(tmp_path / "old.safetensors")
-    assert loaded.test_time_shifts == ()
-    np.testing.assert_array_equal(loaded.transform(X), expected)
+    joblib.dump(model, tmp_path / "old.joblib")
+    for loaded in (load(tmp_path / "old.safetensors"), joblib.load(tmp_path / "old.joblib")):
+        assert loaded.test_time_shifts == ()
+        np.testing.assert_array_equal(loaded.transform(X), expected)
 
 
 def test_a_model_with_a_gpu_device_setting_loads_and_predicts_on_the_cpu(sounds, tmp_path):

@@ -218,9 +218,9 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
                  time_mask_param=20, contrastive="supcon", contrastive_weight=0.5,
                  temperature=0.1, angular_alpha=40.0, miner_angle=20.0, projection_dim=128,
                  sample_rate=16000, n_mels=128, n_fft=1024, hop_length=512,
-                 window_seconds=5.0, test_time_shifts=(), validation_episodes=500, validation_shot=1,
-                 patience=None, optimizer=None, optimizer_params=None, callbacks=None,
-                 module_params=None, embed_batch_size=128, device="cpu",
+                 window_seconds=5.0, test_time_shifts=(), validation_episodes=500,
+                 validation_shot=1, patience=None, optimizer=None, optimizer_params=None,
+                 callbacks=None, module_params=None, embed_batch_size=128, device="cpu",
                  checkpoint_dir=None, random_state=None, verbose=0):
         self.encoder = encoder
         self.n_maps = n_maps
