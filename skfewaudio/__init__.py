@@ -7,6 +7,7 @@ from .datasets import fetch_esc50, load_audio_folder, make_sounds
 from .detection import FewShotEventDetector, event_f_measure, read_events_csv, write_events_csv
 from .episodes import ClassDisjointSplit, EpisodeSampler, EpisodeScorer, evaluate_episodes
 from .features import MelSpectrogram, MelStatistics, SpecAugment, SpectralStatistics
+from .linear_probe import LinearProbeClassifier
 from .pretrained import PretrainedEncoder
 from .protocontrastive import ProtoContrastiveClassifier
 from .prototype import PrototypeClassifier
@@ -20,6 +21,7 @@ __all__ = [
     "EpisodeScorer",
     "FewShotEventDetector",
     "FineTuneClassifier",
+    "LinearProbeClassifier",
     "MelSpectrogram",
     "MelStatistics",
     "MultiGrainedCLAPAdapter",

@@ -6,6 +6,8 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
+from .features import SpectralStatistics
+
 
 def fitted_or_none(estimator):
     """``estimator`` if it is fitted (a ``FrozenEstimator`` of a fitted one counts),
@@ -26,6 +28,15 @@ _PARAMETER_CHECK_CLIP = np.ones((1, 1), dtype=np.float32)
 def fit_without_data(encoder):
     """Fit a learning-free encoder (one whose fit learns nothing from its clips)."""
     return encoder.fit(_PARAMETER_CHECK_CLIP)
+
+
+def ready_encoder(encoder, sample_rate):
+    """The encoder a few-shot classifier can use before seeing its support set:
+    ``encoder`` if fitted, the learning-free :class:`SpectralStatistics` when it is
+    None, else None (an unfitted encoder must be fitted on the support set)."""
+    if encoder is None:
+        return fit_without_data(SpectralStatistics(sample_rate=sample_rate))
+    return fitted_or_none(encoder)
 
 
 def fitted_or_fit_clone(estimator, X, y=None):

@@ -22,6 +22,7 @@ from ._persistence import is_model_file, load
 from ._cli_workflow import add_commands as add_workflow_commands
 from .datasets import load_audio_folder, make_sounds
 from .episodes import evaluate_episodes
+from .linear_probe import LinearProbeClassifier
 from .protocontrastive import ProtoContrastiveClassifier
 from .prototype import PrototypeClassifier
 from .supcon import SupConPretrainer
@@ -29,6 +30,10 @@ from .supcon import SupConPretrainer
 
 def _prototype(sample_rate, random_state, demo):
     return PrototypeClassifier(metric="cosine", sample_rate=sample_rate)
+
+
+def _probe(sample_rate, random_state, demo):
+    return LinearProbeClassifier(sample_rate=sample_rate)
 
 
 def _protocontrastive(sample_rate, random_state, demo):
@@ -58,6 +63,9 @@ class Method(NamedTuple):
 METHODS = {
     "prototype": Method(_prototype, False,
                         "nearest prototype on log-mel statistics (no learning)", True),
+    "probe": Method(_probe, False,
+                    "linear probe (logistic regression) on log-mel statistics (no learning)",
+                    True),
     "protocontrastive": Method(_protocontrastive, True,
                                "prototypical network meta-trained with a contrastive term", True),
     "supcon": Method(_supcon, True, "supervised contrastive pre-training, prototype head",
@@ -90,7 +98,7 @@ def _build_parser():
     demo = commands.add_parser("demo", help="few-shot demo on built-in synthetic sounds")
     demo.add_argument("--episodes", type=int, default=2000, help="episodes per setting")
     demo.add_argument("--methods", nargs="+", default=None, choices=_method_names(),
-                      help="methods to compare (default: prototype, protocontrastive)")
+                      help="methods to compare (default: prototype, probe, protocontrastive)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=_run_demo)
 

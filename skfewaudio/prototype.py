@@ -10,11 +10,10 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
-from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._encoders import fit_without_data
+from ._encoders import ready_encoder
 from ._prototypes import METRICS, as_2d_embedding, prototype_distances, softmax_neg
 from ._validation import (
     CLASSIFIER_TRANSFORMER_EXPECTED_FAILED_CHECKS,
@@ -23,7 +22,6 @@ from ._validation import (
     validate_audio_after_fit,
     validate_fit_audio,
 )
-from .features import SpectralStatistics
 
 
 class PrototypeClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
@@ -378,13 +376,7 @@ class PrototypeClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     def _ready_encoder(self):
         """The encoder if it needs no fitting on the support set, else None."""
-        if self.encoder is None:
-            return fit_without_data(SpectralStatistics(sample_rate=self.sample_rate))
-        try:
-            check_is_fitted(self.encoder)
-        except NotFittedError:
-            return None
-        return self.encoder
+        return ready_encoder(self.encoder, self.sample_rate)
 
     _expected_failed_checks = {
         **CLASSIFIER_TRANSFORMER_EXPECTED_FAILED_CHECKS,

@@ -67,3 +67,27 @@ def test_evaluate_a_saved_model_in_either_format(recordings, tmp_path, capsys, s
         accuracies.append(json.loads(out.read_text())["results"][0]["accuracy"])
     assert accuracies[0] == accuracies[1]
     assert "runs any code it contains" in capsys.readouterr().err  # only for the pickle
+
+
+def test_evaluate_a_saved_linear_probe_embeds_once(recordings, tmp_path, sounds):
+    import numpy as np
+    from sklearn.frozen import FrozenEstimator
+
+    from skfewaudio import LinearProbeClassifier, SpectralStatistics, evaluate_episodes, save
+    from skfewaudio.datasets import load_audio_folder
+
+    data, _ = recordings
+    encoder = SpectralStatistics(standardize="fit").fit(sounds[0])
+    save(LinearProbeClassifier(FrozenEstimator(encoder), C=3.0), tmp_path / "probe.safetensors")
+    out = tmp_path / "probe.json"
+    assert main(["evaluate", str(data), "--model", str(tmp_path / "probe.safetensors"),
+                 "--n-way", "3", "--n-shot", "2", "--episodes", "30", "--output", str(out)]) == 0
+    folder = load_audio_folder(data, sample_rate=16000)
+    direct = evaluate_episodes(LinearProbeClassifier(FrozenEstimator(encoder), C=3.0),
+                               folder.data, folder.target, n_way=3, n_shot=2,
+                               n_episodes=30, random_state=0)
+    assert direct["embedded_once"]
+    np.testing.assert_allclose(json.loads(out.read_text())["results"][0]["accuracy"],
+                               direct["accuracy"])
+    assert main(["evaluate", str(data), "--method", "probe", "--n-way", "3", "--n-shot", "1",
+                 "--episodes", "20", "--output", str(tmp_path / "m.json")]) == 0

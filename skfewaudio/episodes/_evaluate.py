@@ -22,11 +22,13 @@ def evaluate_episodes(estimator, X, y, *, n_way=5, n_shot=1, n_query=1, n_episod
 
     Two ways of running, chosen automatically:
 
-    * **Embed once.** When the estimator classifies by nearest prototype in a fixed
-      embedding (a :class:`PrototypeClassifier` whose encoder needs no fitting, or any
-      fitted transformer such as a pre-trained encoder or meta-trained classifier),
-      every clip is embedded once and all episodes reuse the embeddings, vectorised.
-      The prototype metric is ``metric``, else the estimator's own ``metric``, else
+    * **Embed once.** When the estimator classifies in a fixed embedding (a
+      :class:`PrototypeClassifier` or :class:`LinearProbeClassifier` whose encoder
+      needs no fitting, or any fitted transformer such as a pre-trained encoder or
+      meta-trained classifier), every clip is embedded once and all episodes reuse the
+      embeddings, vectorised. A :class:`LinearProbeClassifier` solves each episode's
+      regression (all episodes of a block at once); otherwise the rule is the nearest
+      prototype, with metric ``metric``, else the estimator's own ``metric``, else
       ``"cosine"`` (:class:`PrototypeClassifier`'s default).
     * **Fit per episode.** Otherwise a clone is fitted on each support set and
       predicts its queries (in parallel with ``n_jobs``).
@@ -44,6 +46,7 @@ def evaluate_episodes(estimator, X, y, *, n_way=5, n_shot=1, n_query=1, n_episod
     n_jobs : int or None
         Parallel jobs for the fit-per-episode path.
     metric : {"euclidean", "cosine"} or None
+        Of the nearest-prototype rule (a linear probe has no metric).
     progress : bool
         Show a progress bar.
 
@@ -61,12 +64,16 @@ def evaluate_episodes(estimator, X, y, *, n_way=5, n_shot=1, n_query=1, n_episod
     start = time.perf_counter()
     embedder = _shared_embedder(estimator)
     if embedder is not None:
-        metric = metric or getattr(estimator, "metric", None) or "cosine"
-        if metric not in METRICS:
-            raise ValueError(f"metric must be one of {METRICS}, got {metric!r}.")
         embeddings = as_2d_embedding(embedder.transform(X))
-        accuracies = cached_episode_accuracies(embeddings, support, query, metric,
-                                               progress=progress)
+        if hasattr(estimator, "_episode_accuracies"):  # its own rule, e.g. a linear probe
+            accuracies = estimator._episode_accuracies(embeddings, support, query,
+                                                       progress=progress)
+        else:
+            metric = metric or getattr(estimator, "metric", None) or "cosine"
+            if metric not in METRICS:
+                raise ValueError(f"metric must be one of {METRICS}, got {metric!r}.")
+            accuracies = cached_episode_accuracies(embeddings, support, query, metric,
+                                                   progress=progress)
     else:
         accuracies = _refit_episode_accuracies(estimator, X, y, support, query, n_jobs, progress)
     return {
