@@ -15,7 +15,8 @@ Three stages, so that the val classes are used once, at the end:
 ``--stage fusion``
     Score the kept fold encoders of one or more CV rows, joined (an ensemble) and with
     ``SpectralStatistics`` beside them at several weights (see :func:`few_shot_model`),
-    optionally with test-time shifts (``--test-time-shifts``):
+    by nearest prototype and/or a linear probe (``--heads prototype 10``), optionally
+    with test-time shifts (``--test-time-shifts``):
     ``results/pretrain_esc50_fusion.{json,md}``. Costs no training.
 ``--stage final``
     Train the chosen recipe on all 35 train classes (one encoder per ``--seeds``),
@@ -42,6 +43,7 @@ from sklearn.pipeline import FeatureUnion, make_pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
 
 from skfewaudio import (
+    LinearProbeClassifier,
     PrototypeClassifier,
     SpectralStatistics,
     evaluate_episodes,
@@ -78,9 +80,10 @@ def folds(classes):
     return np.array_split(order, N_FOLDS)
 
 
-def few_shot_model(encoders, X_train, spectral_weight=0.0, centre=True):
-    """Nearest cosine prototype on the embeddings of one fitted encoder (or of several,
-    an ensemble), each centred on the mean embedding of the training clips when
+def few_shot_model(encoders, X_train, spectral_weight=0.0, centre=True, probe_C=None):
+    """Nearest cosine prototype (or, with ``probe_C``, a ``LinearProbeClassifier``
+    with that C) on the embeddings of one fitted encoder (or of several, an
+    ensemble), each centred on the mean embedding of the training clips when
     ``centre`` (CL2N, as SimpleShot; the L2 normalisation is the cosine metric's).
 
     With several encoders or a ``spectral_weight`` w > 0, the embedding joins the
@@ -102,13 +105,17 @@ def few_shot_model(encoders, X_train, spectral_weight=0.0, centre=True):
     if spectral_weight:
         spectral = make_pipeline(SpectralStatistics(), Normalizer()).fit(X_train[:1])
         parts.append(("spectral", spectral, spectral_weight))
-    if not joined:
-        return PrototypeClassifier(encoder=FrozenEstimator(parts[0][1]), metric="cosine")
-    union = FeatureUnion(
+    encoder = parts[0][1] if not joined else FeatureUnion(
         [(name, FrozenEstimator(part)) for name, part, _ in parts],
         transformer_weights={name: float(np.sqrt(weight)) for name, _, weight in parts},
     ).fit(X_train[:1])
-    return PrototypeClassifier(encoder=FrozenEstimator(union), metric="cosine")
+    if probe_C is not None:
+        return LinearProbeClassifier(encoder=FrozenEstimator(encoder), C=probe_C)
+    return PrototypeClassifier(encoder=FrozenEstimator(encoder), metric="cosine")
+
+
+def _head_label(probe_C):
+    return "prototype" if probe_C is None else f"probe C={probe_C:g}"
 
 
 def episode_scores(models, X, y, episodes, seed):
@@ -156,7 +163,7 @@ def run_cv(args, params):
         print(f"fold {f}: " + ", ".join(f"{k} {v:.2f}" for k, v in fold_rows[-1].items()
                                         if k.endswith("shot")), flush=True)
     row = {"recipe": args.recipe, "changes": _changes(params),
-           "folds": " ".join(map(str, args.folds))}
+           "folds": " ".join(map(str, args.folds)), "episodes": args.episodes}
     for key in fold_rows[0]:
         row[key] = float(np.mean([r[key] for r in fold_rows]))
     row["fold_rows"] = fold_rows
@@ -175,10 +182,16 @@ def run_cv(args, params):
                "below are the last run's."))
 
 
+# Columns added after rows were saved, with the value they had for those rows (every
+# run before had the nearest-prototype head and the default 10,000 episodes).
+_OLD_ROW_VALUES = {"head": "prototype", "episodes": 10000}
+
+
 def _merged(name, new_rows, key):
     """The rows saved under ``name`` so far, those with the same ``key`` replaced."""
     path = RESULTS / f"{name}.json"
     rows = json.loads(path.read_text())["rows"] if path.exists() else []
+    rows = [{**_OLD_ROW_VALUES, **r} for r in rows]
     new_keys = {tuple(r[k] for k in key) for r in new_rows}
     return [r for r in rows if tuple(r[k] for k in key) not in new_keys] + new_rows
 
@@ -195,39 +208,43 @@ def _shift_label(shifts):
 
 
 def run_fusion(args, params):
-    """Score the kept fold encoders of ``--recipe`` with each spectral weight."""
+    """Score the kept fold encoders of ``--recipe`` with each spectral weight and head."""
     data = load_audio_folder(args.data, classes=_split(args.data, "train"))
     X, y = np.stack(data.data), data.target
-    rows = {w: [] for w in args.spectral_weights}
+    settings = [(w, c) for w in args.spectral_weights for c in args.heads]
+    rows = {setting: [] for setting in settings}
     for f in args.folds:
         held_out = np.isin(y, folds(np.unique(y))[f])
         pre = [_shifted(load(args.keep_models / f"{name.replace(' ', '_')}_fold{f}.safetensors"),
                         args.test_time_shifts)
                for name in [args.recipe] + args.ensemble_with]
-        for w in args.spectral_weights:
-            models = {"cl2n": few_shot_model(pre, X[~held_out], w),
-                      "l2n": few_shot_model(pre, X[~held_out], w, centre=False)}
-            rows[w].append(episode_scores(models, X[held_out], y[held_out], args.episodes, f))
-            print(f"fold {f} spectral_weight {w}: " + ", ".join(
-                f"{k} {v:.2f}" for k, v in rows[w][-1].items() if k.endswith("shot")),
+        for w, c in settings:
+            models = {"cl2n": few_shot_model(pre, X[~held_out], w, probe_C=c),
+                      "l2n": few_shot_model(pre, X[~held_out], w, centre=False, probe_C=c)}
+            rows[w, c].append(episode_scores(models, X[held_out], y[held_out], args.episodes,
+                                             f))
+            print(f"fold {f} spectral_weight {w} {_head_label(c)}: " + ", ".join(
+                f"{k} {v:.2f}" for k, v in rows[w, c][-1].items() if k.endswith("shot")),
                 flush=True)
     table = [{"recipe": " + ".join([args.recipe] + args.ensemble_with), "spectral_weight": w,
-              "test_time_shifts": _shift_label(args.test_time_shifts),
-              "folds": " ".join(map(str, args.folds)),
+              "head": _head_label(c), "test_time_shifts": _shift_label(args.test_time_shifts),
+              "folds": " ".join(map(str, args.folds)), "episodes": args.episodes,
               **{k: float(np.mean([r[k] for r in fold_rows])) for k in fold_rows[0]}}
-             for w, fold_rows in rows.items()]
+             for (w, c), fold_rows in rows.items()]
     saved = _merged("pretrain_esc50_fusion", table,
-                    ("recipe", "spectral_weight", "test_time_shifts", "folds"))
+                    ("recipe", "spectral_weight", "head", "test_time_shifts", "folds"))
     save_results(
         "pretrain_esc50_fusion", saved, title="Learned embedding + spectral statistics: "
         "class-disjoint CV on the ESC-50 train classes",
-        columns=["recipe", "spectral_weight", "test_time_shifts", "folds", "cl2n_1shot",
-                 "cl2n_5shot", "l2n_1shot", "l2n_5shot"],
+        columns=["recipe", "spectral_weight", "head", "test_time_shifts", "folds",
+                 "episodes", "cl2n_1shot", "cl2n_5shot", "l2n_1shot", "l2n_5shot"],
         notes=("The fold encoders of the CV table (trained on 28 train classes), scored on "
                "their 7 held-out classes as in the CV table. spectral_weight w: the cosine "
                "similarity is (1 - w) x that of the learned embedding + w x that of "
                "SpectralStatistics; a recipe joined by + is an equal-weight ensemble of "
                "the fold encoders of those CV rows (`few_shot_model` in the script). "
+               "head: nearest cosine prototype, or `LinearProbeClassifier(C=...)` on the "
+               "same embedding. "
                "test_time_shifts: the encoders' `test_time_shifts` (frames), - for none. "
                "cl2n: the learned embeddings centred on the training clips' mean; l2n: "
                "not."))
@@ -244,12 +261,13 @@ def run_final(args, params):
     cost = {"fit_seconds": float(sum(c["fit_seconds"] for c in costs)),
             "train_clips_per_s": float(np.mean([c["train_clips_per_s"] for c in costs]))}
     model = few_shot_model(encoders, train.data, args.spectral_weight,
-                           centre=not args.no_centre)
+                           centre=not args.no_centre, probe_C=args.probe_C)
     if args.model:
         save(model, args.model)
     row = {"model": str(args.model), "recipe": args.recipe, "changes": _changes(params),
            "seeds": " ".join(map(str, args.seeds)), "centred": not args.no_centre,
-           "spectral_weight": args.spectral_weight,
+           "spectral_weight": args.spectral_weight, "head": _head_label(args.probe_C),
+           "episodes": args.episodes,
            "test_time_shifts": _shift_label(args.test_time_shifts), **cost,
            **episode_scores({"val": model}, val.data, val.target, args.episodes, 0)}
     save_results(
@@ -257,7 +275,7 @@ def run_final(args, params):
         title="Supervised pre-training: the chosen recipe on the 5 ESC-50 val classes "
         "(reported once)",
         columns=["model", "recipe", "changes", "seeds", "centred", "spectral_weight",
-                 "test_time_shifts", "val_1shot",
+                 "head", "test_time_shifts", "val_1shot",
                  "val_1shot_ci95", "val_5shot", "val_5shot_ci95", "train_clips_per_s",
                  "fit_seconds"],
         notes=(f"Trained on the 35 train classes; 5-way, 1 query per class, "
@@ -274,6 +292,11 @@ def _changes(params):
         defaults = "ProtoContrastiveClassifier() defaults (SupCon + fusion, 1,600 episodes)"
         return f"{defaults}; {changed}" if changed else defaults
     return changed or "-"
+
+
+def _head(text):
+    """``prototype`` (None) or a linear probe's C."""
+    return None if text == "prototype" else float(text)
 
 
 def _split(data_dir, key):
@@ -301,6 +324,11 @@ def main(argv=None):
                         default=[0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
     parser.add_argument("--spectral-weight", type=float, default=0.0,
                         help="final: the chosen weight of SpectralStatistics")
+    parser.add_argument("--heads", type=_head, nargs="+", default=[None], metavar="HEAD",
+                        help="fusion: 'prototype' and/or linear-probe C values to score")
+    parser.add_argument("--probe-C", type=float, default=None,
+                        help="final: a LinearProbeClassifier with this C instead of the "
+                        "nearest prototype")
     parser.add_argument("--test-time-shifts", type=int, nargs="*", default=[],
                         metavar="FRAMES", help="fusion and final: the meta-trained "
                         "encoders' test_time_shifts (test-time augmentation)")
