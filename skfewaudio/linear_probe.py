@@ -3,35 +3,37 @@
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from ._encoders import ready_encoder
+from ._encoders import SupportEncoderMixin
 from ._logistic import fit_logistic, logistic_scores
 from ._prototypes import as_2d_embedding, normalize
 from ._validation import (
     CLASSIFIER_TRANSFORMER_EXPECTED_FAILED_CHECKS,
-    check_fit_labels,
     check_query_labels,
     validate_audio_after_fit,
-    validate_fit_audio,
 )
 
 
-class LinearProbeClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
+class LinearProbeClassifier(ClassifierMixin, TransformerMixin, SupportEncoderMixin,
+                            BaseEstimator):
     """Few-shot classifier: logistic regression on the L2-normalised support embeddings.
 
     A nearest-prototype rule weighs every feature alike; a linear probe learns, from
     the support clips themselves, which features tell this episode's classes apart.
-    With several clips per class that is worth a lot: on the ESC-50 train classes
-    (class-disjoint folds, 5-way 5-shot) it beat the nearest cosine prototype by
-    several points with the same embedding; with one clip per class the two are
-    level (``docs/episodes.md``). It is an L2-penalised multinomial logistic
-    regression, exactly scikit-learn's ``LogisticRegression(C=C)`` on the normalised
-    embeddings, solved in the span of the support embeddings so that thousands of
-    evaluation episodes are solved at once.
+    With several clips per class that is worth a lot: with the default encoder, in
+    class-disjoint cross-validation on the ESC-50 train classes, 5-way 5-shot
+    accuracy rose from 69.45 % (nearest cosine prototype) to 74.00 %; with one clip
+    per class the two are level, 55.13 against 54.95 % (``docs/episodes.md``).
+
+    It is an L2-penalised multinomial logistic regression, exactly scikit-learn's
+    ``LogisticRegression(C=C)`` on the normalised embeddings, solved in the span of
+    the support embeddings so that thousands of evaluation episodes are solved at
+    once. Unlike :class:`PrototypeClassifier` it has no ``partial_fit`` and no
+    open-set rejection.
 
     Parameters
     ----------
@@ -87,12 +89,7 @@ class LinearProbeClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         -------
         self
         """
-        self._validate_params()
-        X = validate_fit_audio(self, X)
-        y = check_fit_labels(X, y, estimator=self)
-        encoder = ready_encoder(self.encoder, self.sample_rate)
-        # Explicit None test: a Pipeline encoder defines __len__, so `or` would misfire.
-        self.encoder_ = clone(self.encoder).fit(X, y) if encoder is None else encoder
+        X, y = self._fit_support_encoder(X, y)
         self.classes_, codes = np.unique(y, return_inverse=True)
         coef, intercept = fit_logistic(self._embed(X)[None], codes[None], len(self.classes_),
                                        self.C)
@@ -101,16 +98,6 @@ class LinearProbeClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     def _embed(self, X):
         return normalize(as_2d_embedding(self.encoder_.transform(X)).astype(np.float64))
-
-    def transform(self, X):
-        """Embed clips with the encoder (not normalised).
-
-        Returns
-        -------
-        embeddings : ndarray of shape (n_clips, n_features)
-        """
-        X = validate_audio_after_fit(self, X)
-        return as_2d_embedding(self.encoder_.transform(X))
 
     def decision_function(self, X):
         """Logits of each class.
@@ -142,11 +129,6 @@ class LinearProbeClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         check_query_labels(y, self.classes_)
         return super().score(X, y, sample_weight=sample_weight)
-
-    def _episode_embedder(self):
-        """The fitted encoder all episodes can share, or None if it must be fitted."""
-        fitted = getattr(self, "encoder_", None)
-        return ready_encoder(self.encoder, self.sample_rate) if fitted is None else fitted
 
     def _episode_accuracies(self, embeddings, support, query, progress=False):
         """Accuracy of each episode on embeddings computed once (see

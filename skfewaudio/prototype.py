@@ -9,11 +9,11 @@ unknown (open-set classification).
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._encoders import ready_encoder
+from ._encoders import SupportEncoderMixin
 from ._prototypes import METRICS, as_2d_embedding, prototype_distances, softmax_neg
 from ._validation import (
     CLASSIFIER_TRANSFORMER_EXPECTED_FAILED_CHECKS,
@@ -24,7 +24,8 @@ from ._validation import (
 )
 
 
-class PrototypeClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
+class PrototypeClassifier(ClassifierMixin, TransformerMixin, SupportEncoderMixin,
+                          BaseEstimator):
     """Few-shot classifier: each class is the mean embedding of its support clips.
 
     A query is assigned to the class whose prototype is nearest. This is the
@@ -145,12 +146,7 @@ class PrototypeClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         -------
         self
         """
-        self._validate_params()
-        X = validate_fit_audio(self, X)
-        y = check_fit_labels(X, y, estimator=self)
-        encoder = self._ready_encoder()
-        # Explicit None tests: a Pipeline encoder defines __len__, so `or` would misfire.
-        self.encoder_ = clone(self.encoder).fit(X, y) if encoder is None else encoder
+        X, y = self._fit_support_encoder(X, y)
         for name in _SUM_STATE:  # a refit starts from nothing
             self.__dict__.pop(name, None)
         self._add(X, y, classes=None)
@@ -278,16 +274,6 @@ class PrototypeClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             return float("nan")
         return float(np.quantile(calibration, 1 - self.false_rejection_rate))
 
-    def transform(self, X):
-        """Embed clips with the encoder.
-
-        Returns
-        -------
-        embeddings : ndarray of shape (n_clips, n_features)
-        """
-        X = validate_audio_after_fit(self, X)
-        return as_2d_embedding(self.encoder_.transform(X))
-
     def _distances(self, X):
         check_is_fitted(self)
         return self._embedding_distances(self.transform(X))
@@ -368,15 +354,6 @@ class PrototypeClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             self.classes_.astype(object), self.unknown_label)
         check_query_labels(y, known)
         return super().score(X, y, sample_weight=sample_weight)
-
-    def _episode_embedder(self):
-        """The fitted encoder all episodes can share, or None if it must be fitted."""
-        fitted = getattr(self, "encoder_", None)
-        return self._ready_encoder() if fitted is None else fitted
-
-    def _ready_encoder(self):
-        """The encoder if it needs no fitting on the support set, else None."""
-        return ready_encoder(self.encoder, self.sample_rate)
 
     _expected_failed_checks = {
         **CLASSIFIER_TRANSFORMER_EXPECTED_FAILED_CHECKS,
