@@ -47,6 +47,8 @@ CHOSEN = {"n_mfcc": 64, "top_db": 50.0, "standardize": "prior", "metric": "cosin
 # LinearProbeClassifier on the chosen setting: the Cs tried, and the one chosen on CV.
 PROBE_CS = (1.0, 3.0, 10.0, 30.0, 100.0)
 CHOSEN_C = 10.0
+PROBE_ONLY_NOTE = (" Only the probe rows come from the command below; the others from the "
+                   "last full run, `python benchmarks/spectral_cv_esc50.py`, of 2026-12-03.")
 # (label, n_mfcc, top_db, standardize); "equal weights" scales every feature alike.
 VARIANTS = [("MelStatistics (old default)", None, None, None)] + [
     ("SpectralStatistics", n_mfcc, 50.0, standardize)
@@ -212,7 +214,7 @@ def main():
                        f"setting: {CHOSEN}. Val was scored once before: for the first "
                        "choice, n_mfcc=20 without the top_db floor (48.11 / 58.17 %, 1- / "
                        "5-shot); top_db and n_mfcc above 40 were then added to the grid and "
-                       "chosen on the CV rows alone.")
+                       "chosen on the CV rows alone." + PROBE_ONLY_NOTE * args.probe_only)
 
 
 if __name__ == "__main__":
