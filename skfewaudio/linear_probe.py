@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from ._encoders import SupportEncoderMixin
 from ._logistic import fit_logistic, logistic_scores
-from ._prototypes import as_2d_embedding, normalize
+from ._prototypes import as_2d_embedding, normalize, softmax_neg
 from ._validation import (
     CLASSIFIER_TRANSFORMER_EXPECTED_FAILED_CHECKS,
     check_query_labels,
@@ -99,6 +99,10 @@ class LinearProbeClassifier(ClassifierMixin, TransformerMixin, SupportEncoderMix
     def _embed(self, X):
         return normalize(as_2d_embedding(self.encoder_.transform(X)).astype(np.float64))
 
+    def _logits(self, X):
+        X = validate_audio_after_fit(self, X)
+        return logistic_scores(self._embed(X), self.coef_, self.intercept_)
+
     def decision_function(self, X):
         """Logits of each class.
 
@@ -107,17 +111,12 @@ class LinearProbeClassifier(ClassifierMixin, TransformerMixin, SupportEncoderMix
         scores : ndarray of shape (n_clips, n_classes), or (n_clips,) for two classes
             With two classes, as scikit-learn expects, positive means ``classes_[1]``.
         """
-        X = validate_audio_after_fit(self, X)
-        scores = logistic_scores(self._embed(X), self.coef_, self.intercept_)
+        scores = self._logits(X)
         return scores[:, 1] - scores[:, 0] if len(self.classes_) == 2 else scores
 
     def predict_proba(self, X):
         """Softmax of the logits, shape (n_clips, n_classes)."""
-        X = validate_audio_after_fit(self, X)
-        logits = logistic_scores(self._embed(X), self.coef_, self.intercept_)
-        logits -= logits.max(axis=1, keepdims=True)
-        weights = np.exp(logits)
-        return weights / weights.sum(axis=1, keepdims=True)
+        return softmax_neg(-self._logits(X))
 
     def predict(self, X):
         """Most probable class, shape (n_clips,)."""
