@@ -5,7 +5,7 @@ Run: python examples/few_shot_basics.py
 
 import numpy as np
 
-from skfewaudio import PrototypeClassifier, evaluate_episodes, make_sounds
+from skfewaudio import LinearProbeClassifier, PrototypeClassifier, evaluate_episodes, make_sounds
 
 # Ten synthetic sound classes, 20 one-second clips each, at 16 kHz.
 X, y = make_sounds(n_classes=10, n_per_class=20, duration=1.0, random_state=0)
@@ -21,3 +21,9 @@ print(f"accuracy on {len(query)} queries: {clf.score(X[query], y[query]):.2f}")
 result = evaluate_episodes(PrototypeClassifier(), X, y, n_way=5, n_shot=1,
                            n_episodes=2000, random_state=0)
 print(f"5-way 1-shot: {100 * result['accuracy']:.1f} % +- {100 * result['ci95']:.1f}")
+
+# With several clips per class, a linear probe on the same embedding usually beats the
+# prototypes: it learns which features separate this problem's classes.
+for clf in (PrototypeClassifier(), LinearProbeClassifier()):
+    result = evaluate_episodes(clf, X, y, n_way=5, n_shot=5, n_episodes=2000, random_state=0)
+    print(f"5-way 5-shot, {type(clf).__name__}: {100 * result['accuracy']:.1f} %")
