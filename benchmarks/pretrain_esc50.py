@@ -60,8 +60,9 @@ _BASE = dict(encoder="conv4", loss="cross_entropy", max_epochs=20, lr=0.05, batc
 RECIPES = {
     # The earlier committed model's recipe (benchmarks/protocontrastive_esc50.py --stage
     # best --set contrastive=supcon) for a fixed 80 epochs of 20 episodes, instead of
-    # the epoch its val accuracy picked; now ProtoContrastiveClassifier()'s defaults,
-    # written out so that the rows stay reproducible if the defaults change.
+    # the epoch its val accuracy picked; ProtoContrastiveClassifier()'s defaults until
+    # max_epochs became 160 (the committed model: --set max_epochs=160), written out
+    # so that the rows stay reproducible when the defaults change.
     "protocontrastive": dict(
         estimator="protocontrastive", encoder="conv4", n_maps=32, in_stride=2,
         metric="cosine", n_way=10, n_shot=1, n_query=2, lr=1e-3, freq_mask_param=16,
@@ -289,7 +290,7 @@ def _changes(params):
     base = RECIPES["protocontrastive"] if protocontrastive else _BASE
     changed = ", ".join(f"{k}={v}" for k, v in params.items() if base.get(k, None) != v)
     if protocontrastive:
-        defaults = "ProtoContrastiveClassifier() defaults (SupCon + fusion, 1,600 episodes)"
+        defaults = "base recipe (SupCon + fusion, 1,600 episodes)"
         return f"{defaults}; {changed}" if changed else defaults
     return changed or "-"
 

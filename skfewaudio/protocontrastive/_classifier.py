@@ -77,10 +77,11 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
         at test time is known to help prototypical networks. One episode is one
         training batch.
     episodes_per_epoch : int, default=20
-    max_epochs : int, default=80
+    max_epochs : int, default=160
         The defaults are the recipe chosen by class-disjoint cross-validation on the
-        ESC-50 train classes (``docs/protocontrastive.md``): about 7 minutes of
-        training on 2 CPU cores.
+        ESC-50 train classes (``docs/protocontrastive.md``): about 14 minutes of
+        training on 2 CPU cores (160 epochs beat 80 by 1.4 / 1.6 points, 1- / 5-shot,
+        in the committed two-seed ensemble).
     lr : float, default=1e-3
         Learning rate (cosine-annealed over ``max_epochs``).
     weight_decay : float, default=0.0
@@ -213,7 +214,7 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
     }
 
     def __init__(self, encoder="conv4", *, n_maps=32, in_stride=2, metric="cosine", n_way=10,
-                 n_shot=1, n_query=2, episodes_per_epoch=20, max_epochs=80, lr=1e-3,
+                 n_shot=1, n_query=2, episodes_per_epoch=20, max_epochs=160, lr=1e-3,
                  weight_decay=0.0, n_views=2, augment=True, freq_mask_param=16,
                  time_mask_param=20, contrastive="supcon", contrastive_weight=0.5,
                  temperature=0.1, angular_alpha=40.0, miner_angle=20.0, projection_dim=128,
