@@ -32,15 +32,6 @@ def fit_without_data(encoder):
     return encoder.fit(_PARAMETER_CHECK_CLIP)
 
 
-def ready_encoder(encoder, sample_rate):
-    """The encoder a few-shot classifier can use before seeing its support set:
-    ``encoder`` if fitted, the learning-free :class:`SpectralStatistics` when it is
-    None, else None (an unfitted encoder must be fitted on the support set)."""
-    if encoder is None:
-        return fit_without_data(SpectralStatistics(sample_rate=sample_rate))
-    return fitted_or_none(encoder)
-
-
 def fitted_or_fit_clone(estimator, X, y=None):
     """``estimator`` if fitted, else a clone of it fitted on ``X`` (and ``y``)."""
     fitted = fitted_or_none(estimator)
@@ -49,7 +40,8 @@ def fitted_or_fit_clone(estimator, X, y=None):
 
 class SupportEncoderMixin:
     """The encoder rule of the few-shot classifiers that embed their support set
-    (``encoder`` and ``sample_rate`` parameters): :func:`ready_encoder`, else a clone
+    (``encoder`` and ``sample_rate`` parameters): the learning-free
+    :class:`SpectralStatistics` for None, a fitted encoder as it is, else a clone
     fitted on the support set; ``transform`` embeds with it."""
 
     def _fit_support_encoder(self, X, y):
@@ -65,7 +57,9 @@ class SupportEncoderMixin:
 
     def _ready_encoder(self):
         """The encoder if it needs no fitting on the support set, else None."""
-        return ready_encoder(self.encoder, self.sample_rate)
+        if self.encoder is None:
+            return fit_without_data(SpectralStatistics(sample_rate=self.sample_rate))
+        return fitted_or_none(self.encoder)
 
     def _episode_embedder(self):
         """The fitted encoder all episodes can share, or None if it must be fitted."""

@@ -6,9 +6,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
-from tqdm.auto import tqdm
 
 from ._encoders import SupportEncoderMixin
+from .episodes._evaluate import blockwise_episode_accuracies
 from ._logistic import fit_logistic, logistic_scores
 from ._prototypes import as_2d_embedding, normalize, softmax_neg
 from ._validation import (
@@ -144,8 +144,9 @@ class LinearProbeClassifier(ClassifierMixin, TransformerMixin, SupportEncoderMix
         return tags
 
 
-def probe_episode_accuracies(embeddings, support, query, C, *, block=512, progress=False):
-    """Linear-probe accuracy of each episode on precomputed embeddings.
+def probe_episode_accuracies(embeddings, support, query, C, *, progress=False):
+    """Linear-probe accuracy of each episode on precomputed embeddings, the episodes of
+    a block solved together.
 
     Parameters
     ----------
@@ -153,8 +154,6 @@ def probe_episode_accuracies(embeddings, support, query, C, *, block=512, progre
     support, query : ndarray of shape (n_episodes, n_way, n_shot / n_query)
         Indices into ``embeddings``, as :meth:`EpisodeSampler.sample` returns them.
     C : float
-    block : int
-        Episodes solved together.
     progress : bool
         Show a progress bar.
 
@@ -162,19 +161,13 @@ def probe_episode_accuracies(embeddings, support, query, C, *, block=512, progre
     -------
     accuracies : ndarray of shape (n_episodes,)
     """
-    embeddings = normalize(np.asarray(embeddings, dtype=np.float64))
-    n_episodes, n_way, n_shot = support.shape
-    n_query = query.shape[2]
-    labels = np.repeat(np.arange(n_way), n_shot)
-    truth = np.repeat(np.arange(n_way), n_query)
-    accuracies = np.empty(n_episodes)
-    for start in tqdm(range(0, n_episodes, block), disable=not progress, desc="episodes",
-                      unit="block"):
-        part = slice(start, start + block)
-        shots = embeddings[support[part]].reshape(-1, n_way * n_shot, embeddings.shape[1])
-        coef, intercept = fit_logistic(shots, np.broadcast_to(labels, shots.shape[:2]),
+    def probe(shots, queries):
+        n_episodes, n_way, n_shot, n_features = shots.shape
+        labels = np.repeat(np.arange(n_way), n_shot)
+        coef, intercept = fit_logistic(shots.reshape(n_episodes, -1, n_features),
+                                       np.broadcast_to(labels, (n_episodes, len(labels))),
                                        n_way, C)
-        queries = embeddings[query[part]].reshape(-1, n_way * n_query, embeddings.shape[1])
-        predicted = logistic_scores(queries, coef, intercept).argmax(axis=2)
-        accuracies[part] = (predicted == truth).mean(axis=1)
-    return accuracies
+        return logistic_scores(queries, coef, intercept).argmax(axis=2)
+
+    embeddings = normalize(np.asarray(embeddings, dtype=np.float64))
+    return blockwise_episode_accuracies(embeddings, support, query, probe, progress=progress)

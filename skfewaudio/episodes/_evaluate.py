@@ -113,16 +113,42 @@ def cached_episode_accuracies(embeddings, support, query, metric, *, progress=Fa
     -------
     accuracies : ndarray of shape (n_episodes,)
     """
+    def nearest_prototype(shots, queries):
+        return prototype_distances(queries, shots.mean(axis=2), metric).argmin(axis=2)
+
+    return blockwise_episode_accuracies(embeddings, support, query, nearest_prototype,
+                                        progress=progress)
+
+
+def blockwise_episode_accuracies(embeddings, support, query, predict, *, progress=False):
+    """Accuracy of each episode on precomputed embeddings, ``_CACHED_BLOCK`` episodes
+    at a time.
+
+    Parameters
+    ----------
+    embeddings : ndarray of shape (n_clips, n_features)
+    support, query : ndarray of shape (n_episodes, n_way, n_shot / n_query)
+        Indices into ``embeddings``, as :meth:`EpisodeSampler.sample` returns them.
+    predict : callable
+        ``predict(shots, queries)``, with ``shots`` of shape (E, n_way, n_shot,
+        n_features) and ``queries`` of shape (E, n_way * n_query, n_features), returns
+        the predicted class index (into ``n_way``) of each query, shape
+        (E, n_way * n_query).
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    accuracies : ndarray of shape (n_episodes,)
+    """
     n_episodes, n_way, n_query = query.shape
     truth = np.repeat(np.arange(n_way), n_query)
     accuracies = np.empty(n_episodes)
     for start in tqdm(range(0, n_episodes, _CACHED_BLOCK), disable=not progress,
                       desc="episodes", unit="block"):
         block = slice(start, start + _CACHED_BLOCK)
-        prototypes = embeddings[support[block]].mean(axis=2)  # (E, way, dim)
         queries = embeddings[query[block]].reshape(-1, n_way * n_query, embeddings.shape[1])
-        predicted = prototype_distances(queries, prototypes, metric).argmin(axis=2)
-        accuracies[block] = (predicted == truth).mean(axis=1)
+        accuracies[block] = (predict(embeddings[support[block]], queries) == truth).mean(axis=1)
     return accuracies
 
 
