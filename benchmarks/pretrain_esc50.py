@@ -31,6 +31,7 @@ commands behind the committed results are in ``docs/protocontrastive.md``.
 """
 
 import argparse
+import fcntl
 import json
 import time
 from pathlib import Path
@@ -168,9 +169,8 @@ def run_cv(args, params):
     for key in fold_rows[0]:
         row[key] = float(np.mean([r[key] for r in fold_rows]))
     row["fold_rows"] = fold_rows
-    saved = _merged("pretrain_esc50_cv", [row], ("recipe", "folds"))
-    save_results(
-        "pretrain_esc50_cv", saved,
+    _save_merged(
+        "pretrain_esc50_cv", [row], ("recipe", "folds"),
         title="Supervised pre-training: class-disjoint CV on the 35 ESC-50 train classes",
         columns=["recipe", "changes", "folds", "cl2n_1shot", "cl2n_5shot", "l2n_1shot",
                  "l2n_5shot", "train_clips_per_s", "fit_seconds"],
@@ -188,13 +188,22 @@ def run_cv(args, params):
 _OLD_ROW_VALUES = {"head": "prototype", "episodes": 10000}
 
 
-def _merged(name, new_rows, key):
-    """The rows saved under ``name`` so far, those with the same ``key`` replaced."""
-    path = RESULTS / f"{name}.json"
-    rows = json.loads(path.read_text())["rows"] if path.exists() else []
-    rows = [{**_OLD_ROW_VALUES, **r} for r in rows]
-    new_keys = {tuple(r[k] for k in key) for r in new_rows}
-    return [r for r in rows if tuple(r[k] for k in key) not in new_keys] + new_rows
+def _save_merged(name, new_rows, key, **table):
+    """Save ``results/<name>``: the rows saved so far, those with the same ``key`` as
+    one of ``new_rows`` replaced by it.
+
+    Folds are trained one process per core, and two may finish together: the read,
+    merge and write hold an exclusive lock, so that neither drops the other's row.
+    """
+    RESULTS.mkdir(exist_ok=True)
+    with open(RESULTS / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        path = RESULTS / f"{name}.json"
+        rows = json.loads(path.read_text())["rows"] if path.exists() else []
+        rows = [{**_OLD_ROW_VALUES, **r} for r in rows]
+        new_keys = {tuple(r[k] for k in key) for r in new_rows}
+        kept = [r for r in rows if tuple(r[k] for k in key) not in new_keys]
+        save_results(name, kept + new_rows, **table)
 
 
 def _shifted(encoder, shifts):
@@ -232,11 +241,11 @@ def run_fusion(args, params):
               "folds": " ".join(map(str, args.folds)), "episodes": args.episodes,
               **{k: float(np.mean([r[k] for r in fold_rows])) for k in fold_rows[0]}}
              for (w, c), fold_rows in rows.items()]
-    saved = _merged("pretrain_esc50_fusion", table,
-                    ("recipe", "spectral_weight", "head", "test_time_shifts", "folds"))
-    save_results(
-        "pretrain_esc50_fusion", saved, title="Learned embedding + spectral statistics: "
-        "class-disjoint CV on the ESC-50 train classes",
+    _save_merged(
+        "pretrain_esc50_fusion", table,
+        ("recipe", "spectral_weight", "head", "test_time_shifts", "folds"),
+        title="Learned embedding + spectral statistics: class-disjoint CV on the ESC-50 "
+        "train classes",
         columns=["recipe", "spectral_weight", "head", "test_time_shifts", "folds",
                  "episodes", "cl2n_1shot", "cl2n_5shot", "l2n_1shot", "l2n_5shot"],
         notes=("The fold encoders of the CV table (trained on 28 train classes), scored on "
@@ -271,8 +280,8 @@ def run_final(args, params):
            "episodes": args.episodes,
            "test_time_shifts": _shift_label(args.test_time_shifts), **cost,
            **episode_scores({"val": model}, val.data, val.target, args.episodes, 0)}
-    save_results(
-        "pretrain_esc50_final", _merged("pretrain_esc50_final", [row], ("model",)),
+    _save_merged(
+        "pretrain_esc50_final", [row], ("model",),
         title="Supervised pre-training: the chosen recipe on the 5 ESC-50 val classes "
         "(reported once)",
         columns=["model", "recipe", "changes", "seeds", "centred", "spectral_weight",
