@@ -424,7 +424,11 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
         """
         windows = self._windows(X)
         embedded = self._embed_windows(self.net_.module_, windows.spectrograms)
-        proba = softmax_neg(prototype_distances(embedded, self.prototypes_, self.metric))
+        # In float64: ``1 - cosine`` of close embeddings cancels in float32, and the
+        # float32 rounding of a batch's convolutions (which varies with the batch)
+        # could then flip near-ties, so that a clip's class depended on its batch.
+        proba = softmax_neg(prototype_distances(
+            embedded.astype(np.float64), self.prototypes_.astype(np.float64), self.metric))
         return combine_by_clip(proba, windows.owner, windows.n_clips)
 
     # ----------------------------------------------------------------- support
