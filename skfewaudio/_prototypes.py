@@ -27,6 +27,18 @@ def prototype_distances(queries, prototypes, metric):
     return np.maximum(sq_q + sq_p - 2.0 * cross, 0.0)
 
 
+def clip_distances(embeddings, prototypes, metric):
+    """:func:`prototype_distances` in float64, for a classifier's per-clip predictions.
+
+    The similarities of close embeddings differ by a few float32 ulps, and a network's
+    float32 rounding varies with the batch: in float32, near-ties would flip and a
+    clip's class would depend on the clips beside it. (Episode evaluation embeds every
+    clip once, so it keeps the float32 :func:`prototype_distances`, twice as fast.)
+    """
+    return prototype_distances(np.asarray(embeddings, dtype=np.float64),
+                               np.asarray(prototypes, dtype=np.float64), metric)
+
+
 def softmax_neg(distances, temperature=1.0):
     logits = -distances / temperature
     logits = logits - logits.max(axis=-1, keepdims=True)

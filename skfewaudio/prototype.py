@@ -14,7 +14,13 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._encoders import SupportEncoderMixin
-from ._prototypes import METRICS, as_2d_embedding, prototype_distances, softmax_neg
+from ._prototypes import (
+    METRICS,
+    as_2d_embedding,
+    clip_distances,
+    prototype_distances,
+    softmax_neg,
+)
 from ._validation import (
     CLASSIFIER_TRANSFORMER_EXPECTED_FAILED_CHECKS,
     check_fit_labels,
@@ -286,7 +292,7 @@ class PrototypeClassifier(ClassifierMixin, TransformerMixin, SupportEncoderMixin
                 f"classes {self.classes_[empty].tolist()} were declared with classes= but "
                 "have no clips yet; give each at least one clip with partial_fit."
             )
-        return prototype_distances(embeddings, self.prototypes_, self.metric)
+        return clip_distances(embeddings, self.prototypes_, self.metric)
 
     def score_samples(self, X):
         """Knownness of each clip: minus its distance to the nearest prototype.

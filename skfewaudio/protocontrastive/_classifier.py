@@ -11,7 +11,7 @@ from torch import nn
 
 from .._callbacks import EpisodicAccuracy, ResumableEarlyStopping
 from .._network import NETWORK_PARAMETER_CONSTRAINTS, NetworkClassifierMixin, NetworkEstimator
-from .._prototypes import METRICS, prototype_distances, softmax_neg
+from .._prototypes import METRICS, clip_distances, softmax_neg
 from .._validation import (
     CLASSIFIER_TRANSFORMER_EXPECTED_FAILED_CHECKS,
     check_audio,
@@ -424,11 +424,7 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
         """
         windows = self._windows(X)
         embedded = self._embed_windows(self.net_.module_, windows.spectrograms)
-        # In float64: ``1 - cosine`` of close embeddings cancels in float32, and the
-        # float32 rounding of a batch's convolutions (which varies with the batch)
-        # could then flip near-ties, so that a clip's class depended on its batch.
-        proba = softmax_neg(prototype_distances(
-            embedded.astype(np.float64), self.prototypes_.astype(np.float64), self.metric))
+        proba = softmax_neg(clip_distances(embedded, self.prototypes_, self.metric))
         return combine_by_clip(proba, windows.owner, windows.n_clips)
 
     # ----------------------------------------------------------------- support
