@@ -21,7 +21,6 @@ from skfewaudio.nn.encoders import Conv4Encoder, CRNNEncoder
 from skfewaudio.nn.fusion import MultiViewEncoder, ViewFusion
 from skfewaudio.nn.losses import PrototypicalLoss, ProtoContrastiveLoss
 from skfewaudio.protocontrastive import ProtoContrastiveClassifier
-from skfewaudio.protocontrastive._training import EpisodeStream
 
 # A tiny front-end and network: 8 kHz, 32 mels, 0.5 s windows.
 TINY = dict(n_maps=8, n_mels=32, n_fft=256, hop_length=64, sample_rate=8000,
@@ -105,56 +104,6 @@ def test_no_contrast_and_one_view_is_a_prototypical_network():
     logits = -((query[:, None, :] - prototypes[None]) ** 2).sum(-1)
     expected = torch.nn.functional.cross_entropy(logits, labels[n_support:])
     torch.testing.assert_close(loss, expected, rtol=1e-4, atol=1e-4)
-
-
-def test_base_class_term_is_the_cross_entropy_of_the_cosine_classifier():
-    torch.manual_seed(0)
-    spec, labels, n_support = _episode()
-    base_codes = labels * 2 + 1  # the episode's classes are base classes 1, 3 and 5
-    module = MultiViewEncoder(Conv4Encoder(n_maps=8), dim=32, n_views=1, augment=None,
-                              projection_dim=None, n_classes=6)
-    plain = ProtoContrastiveLoss(PrototypicalLoss())
-    weighted = ProtoContrastiveLoss(PrototypicalLoss(), base_class_weight=0.5)
-    module.train()
-    output = module(spec)
-    fused, _, class_logits = output
-    assert class_logits.shape == (len(labels), 6)
-    both = torch.stack([labels, base_codes], dim=1)
-    expected = plain(output, labels, n_support) + 0.5 * torch.nn.functional.cross_entropy(
-        class_logits, base_codes)
-    torch.testing.assert_close(weighted(output, both, n_support), expected)
-    assert set(weighted.last_terms) == {"prototypical", "base_class"}
-    # Labels without base-class codes cannot feed the term: a clear error, not a guess.
-    with pytest.raises(ValueError, match="base-class codes"):
-        weighted(output, labels, n_support)
-    # A weight of zero leaves the episodic loss alone.
-    torch.testing.assert_close(plain(output, both, n_support), plain(output, labels, n_support))
-
-
-def test_episodes_carry_their_base_classes():
-    codes = np.repeat(np.arange(5), 4)
-    specs = np.arange(20, dtype=np.float32)[:, None, None] * np.ones((20, 2, 3), np.float32)
-    stream = EpisodeStream(specs, codes, n_way=3, n_shot=2, n_query=1,
-                           episodes_per_epoch=2, random_state=0)
-    batch, labels = stream.next_episode()
-    assert labels.shape == (9, 2)
-    # Each window's base class is its clip's, and the episode labels follow the classes.
-    clips = batch[:, 0, 0].long().numpy()
-    np.testing.assert_array_equal(labels[:, 1].numpy(), codes[clips])
-    np.testing.assert_array_equal(labels[:, 0].numpy(), [0, 0, 1, 1, 2, 2, 0, 1, 2])
-    for k in range(3):
-        assert len(set(labels[labels[:, 0] == k, 1].tolist())) == 1
-
-
-def test_base_class_weight_trains_a_classifier_used_only_in_training(sounds):
-    X, y = sounds
-    clf = ProtoContrastiveClassifier(**dict(TINY, base_class_weight=1.0)).fit(X, y)
-    head = clf.net_.module_.classifier
-    assert head.weight.shape == (6, clf.transform(X[:1]).shape[1])
-    assert "base_class" in clf.net_.criterion_.last_terms
-    assert ProtoContrastiveClassifier(**TINY).fit(X, y).net_.module_.classifier is None
-    # The head was part of the loss: the last step gave it a gradient.
-    assert head.weight.grad is not None and head.weight.grad.abs().sum() > 0
 
 
 def test_zero_weight_trains_exactly_like_plain_protonet(sounds):

@@ -5,8 +5,6 @@ import math
 import torch
 from torch import nn
 
-from .heads import CosineClassifier
-
 
 class ViewFusion(nn.Module):
     """One-head self-attention over the views of each clip, then a mean over views.
@@ -74,21 +72,16 @@ class MultiViewEncoder(nn.Module):
         term; ``None`` for none.
     key_dim : int, default=64
         See :class:`ViewFusion`.
-    n_classes : int or None, default=None
-        Size of a cosine classifier over the base classes on the fused embedding
-        (:class:`~skfewaudio.nn.heads.CosineClassifier`), trained beside the episodic
-        loss; ``None`` for none.
 
     Returns
     -------
-    In eval mode ``fused`` (batch, dim). In training mode ``(fused, projected,
-    class_logits)`` with ``projected`` of shape (batch * n_views, projection_dim),
-    views of one clip consecutive (or None without a projection head), and
-    ``class_logits`` of shape (batch, n_classes) (or None without a classifier).
+    In eval mode ``fused`` (batch, dim). In training mode ``(fused, projected)`` with
+    ``projected`` of shape (batch * n_views, projection_dim), views of one clip
+    consecutive (or None without a projection head).
     """
 
     def __init__(self, encoder, dim, n_views=2, augment=None, projection_dim=128, key_dim=64,
-                 channels_last=True, n_classes=None):
+                 channels_last=True):
         super().__init__()
         self.encoder = encoder
         self.n_views = n_views
@@ -100,7 +93,6 @@ class MultiViewEncoder(nn.Module):
                 nn.Linear(dim, max(projection_dim, 256)), nn.ReLU(inplace=True),
                 nn.Linear(max(projection_dim, 256), projection_dim),
             )
-        self.classifier = CosineClassifier(dim, n_classes) if n_classes else None
         self.channels_last = channels_last
 
     def encode(self, spec):
@@ -121,5 +113,4 @@ class MultiViewEncoder(nn.Module):
         fused = embedded if self.fusion is None else self.fusion(
             embedded.view(batch, self.n_views, -1))
         projected = None if self.projection is None else self.projection(embedded)
-        class_logits = None if self.classifier is None else self.classifier(fused)
-        return fused, projected, class_logits
+        return fused, projected

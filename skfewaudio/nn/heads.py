@@ -1,9 +1,6 @@
-"""Heads put on an encoder: the contrastive projector, the base-class cosine classifier
-and the fine-tuning classifier."""
+"""Heads put on an encoder: the contrastive projector and the fine-tuning classifier."""
 
-import torch
 from torch import nn
-from torch.nn import functional as F
 
 
 class ProjectionHead(nn.Module):
@@ -22,21 +19,6 @@ class ProjectionHead(nn.Module):
 
     def forward(self, x):
         return self.net(x)
-
-
-class CosineClassifier(nn.Module):
-    """Logits ``scale * cos(embedding, w_k)`` over ``n_classes`` learned class vectors,
-    with a learned scale (initialised at ``init_scale``): the classifier of
-    Baseline++ (Chen et al., 2019), whose class vectors live in the same cosine space
-    as the few-shot prototypes."""
-
-    def __init__(self, in_dim, n_classes, init_scale=10.0):
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(n_classes, in_dim) / in_dim ** 0.5)
-        self.scale = nn.Parameter(torch.tensor(float(init_scale)))
-
-    def forward(self, x):
-        return self.scale * F.normalize(x, dim=1) @ F.normalize(self.weight, dim=1).T
 
 
 class ContrastiveModel(nn.Module):

@@ -104,12 +104,6 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
     miner_angle : float, default=20.0
         ``AngularMiner`` angle (degrees).
     projection_dim : int, default=128
-    base_class_weight : float, default=0.0
-        Weight of a base-class classification term beside the episodic loss: a
-        cosine classifier over all the base classes on the fused embedding
-        (:class:`~skfewaudio.nn.heads.CosineClassifier`), trained with cross-entropy
-        on every clip of every episode (auxiliary co-training, as TADAM; the head is
-        not used for prediction). ``0`` disables it.
     sample_rate, n_mels, n_fft, hop_length : int, default=16000, 128, 1024, 512
         Log-mel front-end (MetaAudio's). Normalisation statistics are learned from the
         training clips only.
@@ -207,7 +201,6 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
         "temperature": [Interval(Real, 0, None, closed="neither")],
         "angular_alpha": [Interval(Real, 0, 90, closed="neither")],
         "miner_angle": [Interval(Real, 0, 90, closed="left")],
-        "base_class_weight": [Interval(Real, 0, None, closed="left")],
         "projection_dim": [Interval(Integral, 1, None, closed="left")],
         "sample_rate": [Interval(Integral, 1, None, closed="left")],
         "n_mels": [Interval(Integral, 1, None, closed="left")],
@@ -225,7 +218,7 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
                  weight_decay=0.0, n_views=2, augment=True, freq_mask_param=16,
                  time_mask_param=20, contrastive="supcon", contrastive_weight=0.5,
                  temperature=0.1, angular_alpha=40.0, miner_angle=20.0, projection_dim=128,
-                 base_class_weight=0.0, sample_rate=16000, n_mels=128, n_fft=1024, hop_length=512,
+                 sample_rate=16000, n_mels=128, n_fft=1024, hop_length=512,
                  window_seconds=5.0, test_time_shifts=(), validation_episodes=500,
                  validation_shot=1, patience=None, optimizer=None, optimizer_params=None,
                  callbacks=None, module_params=None, embed_batch_size=128, device="cpu",
@@ -251,7 +244,6 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
         self.angular_alpha = angular_alpha
         self.miner_angle = miner_angle
         self.projection_dim = projection_dim
-        self.base_class_weight = base_class_weight
         self.sample_rate = sample_rate
         self.n_mels = n_mels
         self.n_fft = n_fft
@@ -373,7 +365,6 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
             augment=self.augment, freq_mask_param=self.freq_mask_param,
             time_mask_param=self.time_mask_param,
             projection_dim=self.projection_dim if self.contrastive is not None else None,
-            n_classes=len(self.classes_) if self.base_class_weight else None,
         )
 
     def _criterion(self):
@@ -381,7 +372,6 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
             PrototypicalLoss(self.metric), contrastive=self.contrastive,
             weight=self.contrastive_weight, temperature=self.temperature,
             alpha=self.angular_alpha, miner_angle=self.miner_angle,
-            base_class_weight=self.base_class_weight,
         )
 
     _net_class = EpisodicNet

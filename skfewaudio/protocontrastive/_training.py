@@ -24,8 +24,7 @@ class EpisodeStream(Dataset):
 
     Each item is one episode: the spectrograms of its ``n_way * n_shot`` support
     windows followed by its ``n_way * n_query`` query windows (class by class), and
-    their labels of shape (n_windows, 2): the episode label ``0..n_way-1`` and the
-    base-class code. The random state persists across epochs,
+    their episode labels ``0..n_way-1``. The random state persists across epochs,
     so every epoch sees new episodes and the whole run is fixed by the seed.
     """
 
@@ -51,7 +50,6 @@ class EpisodeStream(Dataset):
         indices = np.concatenate([support.ravel(), query.ravel()])
         labels = np.concatenate([np.repeat(np.arange(self.n_way), self.n_shot),
                                  np.repeat(np.arange(self.n_way), self.n_query)])
-        labels = np.stack([labels, self.codes[indices]], axis=1)
         return self.spectrograms[indices], torch.as_tensor(labels)
 
     def __getitem__(self, index):
@@ -94,10 +92,8 @@ class EpisodicNet(NeuralNet):
 
 def protocontrastive_network(*, encoder, window_shape, n_mels, n_maps, in_stride, n_views,
                              augment, freq_mask_param, time_mask_param, projection_dim,
-                             n_classes=None, key_dim=64, channels_last=True,
-                             encoder_params=None):
-    """The meta-trained module: encoder -> view fusion (+ projection head, + base-class
-    cosine classifier when ``n_classes``).
+                             key_dim=64, channels_last=True, encoder_params=None):
+    """The meta-trained module: encoder -> view fusion (+ projection head).
 
     ``encoder`` is ``"conv4"``, ``"crnn"`` or a module (copied, never modified) mapping
     ``(batch, 1, n_mels, n_frames)`` to ``(batch, dim)``; ``dim`` is found by running
@@ -117,4 +113,4 @@ def protocontrastive_network(*, encoder, window_shape, n_mels, n_maps, in_stride
                                        time_mask_param=time_mask_param)
     return MultiViewEncoder(encoder, output_dim(encoder, (1,) + tuple(window_shape)),
                             n_views=n_views, augment=masking, projection_dim=projection_dim,
-                            key_dim=key_dim, channels_last=channels_last, n_classes=n_classes)
+                            key_dim=key_dim, channels_last=channels_last)
