@@ -12,6 +12,7 @@ from .pretrained import PretrainedEncoder
 from .protocontrastive import ProtoContrastiveClassifier
 from .prototype import PrototypeClassifier
 from .supcon import FineTuneClassifier, SupConPretrainer
+from .whitening import WithinClassWhitening
 
 __version__ = "0.1.0.dev0"
 
@@ -31,6 +32,7 @@ __all__ = [
     "SpecAugment",
     "SpectralStatistics",
     "SupConPretrainer",
+    "WithinClassWhitening",
     "evaluate_episodes",
     "event_f_measure",
     "fetch_esc50",
