@@ -16,13 +16,15 @@ Three stages, so that the val classes are used once, at the end:
     Score the kept fold encoders of one or more CV rows, joined (an ensemble) and with
     ``SpectralStatistics`` beside them at several weights (see :func:`few_shot_model`),
     by nearest prototype and/or a linear probe (``--heads prototype 10``), optionally
-    with test-time shifts (``--test-time-shifts``):
+    through a ``WithinClassWhitening`` learned on the fold's training clips
+    (``--whitenings none 0.97``) and with test-time shifts (``--test-time-shifts``):
     ``results/pretrain_esc50_fusion.{json,md}``. Costs no training.
 ``--stage final``
-    Train the chosen recipe on all 35 train classes (one encoder per ``--seeds``),
-    save the few-shot model with ``skfewaudio.save``, and score the 5 val classes
-    once (10,000 episodes per shot): ``results/pretrain_esc50_final.{json,md}``, one
-    row per ``--model`` path.
+    Train the chosen recipe on all 35 train classes (one encoder per ``--seeds``; or
+    reuse the encoders of a saved model with ``--encoders-from``), save the few-shot
+    model with ``skfewaudio.save``, and score the 5 val classes once (10,000 episodes
+    per shot): ``results/pretrain_esc50_final.{json,md}``, one row per ``--model``
+    path.
 
 The folds train on spectrograms computed once by the estimator's own front-end
 (3-D input to ``fit``, the same log-mels it computes from waveforms); the final
@@ -47,6 +49,7 @@ from skfewaudio import (
     LinearProbeClassifier,
     PrototypeClassifier,
     SpectralStatistics,
+    WithinClassWhitening,
     evaluate_episodes,
     load,
     load_audio_folder,
@@ -82,7 +85,8 @@ def folds(classes):
     return np.array_split(order, N_FOLDS)
 
 
-def few_shot_model(encoders, X_train, spectral_weight=0.0, centre=True, probe_C=None):
+def few_shot_model(encoders, X_train, spectral_weight=0.0, centre=True, probe_C=None,
+                   y_train=None, whitening=None):
     """Nearest cosine prototype (or, with ``probe_C``, a ``LinearProbeClassifier``
     with that C) on the embeddings of one fitted encoder (or of several, an
     ensemble), each centred on the mean embedding of the training clips when
@@ -92,6 +96,9 @@ def few_shot_model(encoders, X_train, spectral_weight=0.0, centre=True, probe_C=
     L2-normalised parts, each scaled by the square root of its weight: the cosine
     similarity of two clips is then the weighted mean of the parts' similarities,
     w for SpectralStatistics (no learning) and (1 - w) shared by the encoders.
+
+    With ``whitening`` (a shrinkage), the joined embedding is then passed through a
+    ``WithinClassWhitening`` learned on the training clips ``(X_train, y_train)``.
     """
     encoders = encoders if isinstance(encoders, list) else [encoders]
     joined = len(encoders) > 1 or spectral_weight > 0
@@ -111,6 +118,9 @@ def few_shot_model(encoders, X_train, spectral_weight=0.0, centre=True, probe_C=
         [(name, FrozenEstimator(part)) for name, part, _ in parts],
         transformer_weights={name: float(np.sqrt(weight)) for name, _, weight in parts},
     ).fit(X_train[:1])
+    if whitening is not None:
+        encoder = make_pipeline(FrozenEstimator(encoder),
+                                WithinClassWhitening(shrinkage=whitening)).fit(X_train, y_train)
     if probe_C is not None:
         return LinearProbeClassifier(encoder=FrozenEstimator(encoder), C=probe_C)
     return PrototypeClassifier(encoder=FrozenEstimator(encoder), metric="cosine")
@@ -185,7 +195,8 @@ def run_cv(args, params):
 
 # Columns added after rows were saved, with the value they had for those rows (every
 # run before had the nearest-prototype head and the default 10,000 episodes).
-_OLD_ROW_VALUES = {"head": "prototype", "episodes": 10000}
+_OLD_ROW_VALUES = {"head": "prototype", "episodes": 10000, "whitening": "-",
+                   "encoders_from": "-"}
 
 
 def _save_merged(name, new_rows, key, **table):
@@ -221,71 +232,95 @@ def run_fusion(args, params):
     """Score the kept fold encoders of ``--recipe`` with each spectral weight and head."""
     data = load_audio_folder(args.data, classes=_split(args.data, "train"))
     X, y = np.stack(data.data), data.target
-    settings = [(w, c) for w in args.spectral_weights for c in args.heads]
+    settings = [(w, c, wh) for w in args.spectral_weights for c in args.heads
+                for wh in args.whitenings]
     rows = {setting: [] for setting in settings}
     for f in args.folds:
         held_out = np.isin(y, folds(np.unique(y))[f])
         pre = [_shifted(load(args.keep_models / f"{name.replace(' ', '_')}_fold{f}.safetensors"),
                         args.test_time_shifts)
                for name in [args.recipe] + args.ensemble_with]
-        for w, c in settings:
-            models = {"cl2n": few_shot_model(pre, X[~held_out], w, probe_C=c),
-                      "l2n": few_shot_model(pre, X[~held_out], w, centre=False, probe_C=c)}
-            rows[w, c].append(episode_scores(models, X[held_out], y[held_out], args.episodes,
-                                             f))
-            print(f"fold {f} spectral_weight {w} {_head_label(c)}: " + ", ".join(
-                f"{k} {v:.2f}" for k, v in rows[w, c][-1].items() if k.endswith("shot")),
-                flush=True)
+        for w, c, wh in settings:
+            train = dict(X_train=X[~held_out], y_train=y[~held_out], probe_C=c, whitening=wh)
+            models = {"cl2n": few_shot_model(pre, spectral_weight=w, **train),
+                      "l2n": few_shot_model(pre, spectral_weight=w, centre=False, **train)}
+            rows[w, c, wh].append(episode_scores(models, X[held_out], y[held_out],
+                                                 args.episodes, f))
+            print(f"fold {f} spectral_weight {w} {_head_label(c)} whitening "
+                  f"{_whitening_label(wh)}: " + ", ".join(
+                      f"{k} {v:.2f}" for k, v in rows[w, c, wh][-1].items()
+                      if k.endswith("shot")), flush=True)
     table = [{"recipe": " + ".join([args.recipe] + args.ensemble_with), "spectral_weight": w,
-              "head": _head_label(c), "test_time_shifts": _shift_label(args.test_time_shifts),
+              "head": _head_label(c), "whitening": _whitening_label(wh),
+              "test_time_shifts": _shift_label(args.test_time_shifts),
               "folds": " ".join(map(str, args.folds)), "episodes": args.episodes,
               **{k: float(np.mean([r[k] for r in fold_rows])) for k in fold_rows[0]}}
-             for (w, c), fold_rows in rows.items()]
+             for (w, c, wh), fold_rows in rows.items()]
     _save_merged(
         "pretrain_esc50_fusion", table,
-        ("recipe", "spectral_weight", "head", "test_time_shifts", "folds"),
+        ("recipe", "spectral_weight", "head", "whitening", "test_time_shifts", "folds"),
         title="Learned embedding + spectral statistics: class-disjoint CV on the ESC-50 "
         "train classes",
-        columns=["recipe", "spectral_weight", "head", "test_time_shifts", "folds",
-                 "episodes", "cl2n_1shot", "cl2n_5shot", "l2n_1shot", "l2n_5shot"],
+        columns=["recipe", "spectral_weight", "head", "whitening", "test_time_shifts",
+                 "folds", "episodes", "cl2n_1shot", "cl2n_5shot", "l2n_1shot", "l2n_5shot"],
         notes=("The fold encoders of the CV table (trained on 28 train classes), scored on "
                "their 7 held-out classes as in the CV table. spectral_weight w: the cosine "
                "similarity is (1 - w) x that of the learned embedding + w x that of "
                "SpectralStatistics; a recipe joined by + is an equal-weight ensemble of "
                "the fold encoders of those CV rows (`few_shot_model` in the script). "
                "head: nearest cosine prototype, or `LinearProbeClassifier(C=...)` on the "
-               "same embedding. "
+               "same embedding. whitening: the shrinkage of a `WithinClassWhitening` of "
+               "the joined embedding learned on the fold's training clips, - for none. "
                "test_time_shifts: the encoders' `test_time_shifts` (frames), - for none. "
                "cl2n: the learned embeddings centred on the training clips' mean; l2n: "
                "not."))
 
 
-def run_final(args, params):
-    train = load_audio_folder(args.data, classes=_split(args.data, "train"), progress=True)
-    val = load_audio_folder(args.data, classes=_split(args.data, "val"), progress=True)
+def final_encoders(args, params, train):
+    """One encoder per seed trained on the train classes, and their training cost; or,
+    with ``--encoders-from``, the encoders of that saved model and the cost its row in
+    ``pretrain_esc50_final.json`` records."""
+    if args.encoders_from:
+        union = load(args.encoders_from).encoder.estimator  # built by few_shot_model
+        encoders = [part.estimator.steps[0][1].estimator
+                    for name, part in union.transformer_list if name.startswith("learned")]
+        rows = json.loads((RESULTS / "pretrain_esc50_final.json").read_text())["rows"]
+        source = next(r for r in rows if Path(r["model"]) == args.encoders_from)
+        return ([_shifted(e, args.test_time_shifts) for e in encoders],
+                {k: source[k] for k in ("fit_seconds", "train_clips_per_s")})
     encoders, costs = [], []
     for seed in args.seeds:  # one encoder per seed: an ensemble when several
         encoder, cost = fit_encoder({**params, "random_state": seed}, train.data, train.target)
         encoders.append(_shifted(encoder, args.test_time_shifts))
         costs.append(cost)
-    cost = {"fit_seconds": float(sum(c["fit_seconds"] for c in costs)),
-            "train_clips_per_s": float(np.mean([c["train_clips_per_s"] for c in costs]))}
+    return encoders, {
+        "fit_seconds": float(sum(c["fit_seconds"] for c in costs)),
+        "train_clips_per_s": float(np.mean([c["train_clips_per_s"] for c in costs]))}
+
+
+def run_final(args, params):
+    train = load_audio_folder(args.data, classes=_split(args.data, "train"), progress=True)
+    val = load_audio_folder(args.data, classes=_split(args.data, "val"), progress=True)
+    encoders, cost = final_encoders(args, params, train)
     model = few_shot_model(encoders, train.data, args.spectral_weight,
-                           centre=not args.no_centre, probe_C=args.probe_C)
+                           centre=not args.no_centre, probe_C=args.probe_C,
+                           y_train=train.target, whitening=args.whitening)
     if args.model:
         save(model, args.model)
     row = {"model": str(args.model), "recipe": args.recipe, "changes": _changes(params),
-           "seeds": " ".join(map(str, args.seeds)), "centred": not args.no_centre,
+           "seeds": " ".join(str(e.random_state) for e in encoders),
+           "centred": not args.no_centre,
            "spectral_weight": args.spectral_weight, "head": _head_label(args.probe_C),
-           "episodes": args.episodes,
+           "whitening": _whitening_label(args.whitening),
+           "encoders_from": str(args.encoders_from or "-"), "episodes": args.episodes,
            "test_time_shifts": _shift_label(args.test_time_shifts), **cost,
            **episode_scores({"val": model}, val.data, val.target, args.episodes, 0)}
     _save_merged(
         "pretrain_esc50_final", [row], ("model",),
         title="Supervised pre-training: the chosen recipe on the 5 ESC-50 val classes "
         "(reported once)",
-        columns=["model", "recipe", "changes", "seeds", "centred", "spectral_weight",
-                 "head", "test_time_shifts", "val_1shot",
+        columns=["model", "recipe", "changes", "seeds", "encoders_from", "centred",
+                 "spectral_weight", "head", "whitening", "test_time_shifts", "val_1shot",
                  "val_1shot_ci95", "val_5shot", "val_5shot_ci95", "train_clips_per_s",
                  "fit_seconds"],
         notes=(f"Trained on the 35 train classes; 5-way, 1 query per class, "
@@ -307,6 +342,15 @@ def _changes(params):
 def _head(text):
     """``prototype`` (None) or a linear probe's C."""
     return None if text == "prototype" else float(text)
+
+
+def _whitening(text):
+    """``none`` (None) or a ``WithinClassWhitening`` shrinkage."""
+    return None if text == "none" else float(text)
+
+
+def _whitening_label(shrinkage):
+    return "-" if shrinkage is None else f"{shrinkage:g}"
 
 
 def _split(data_dir, key):
@@ -336,6 +380,12 @@ def main(argv=None):
                         help="final: the chosen weight of SpectralStatistics")
     parser.add_argument("--heads", type=_head, nargs="+", default=[None], metavar="HEAD",
                         help="fusion: 'prototype' and/or linear-probe C values to score")
+    parser.add_argument("--whitenings", type=_whitening, nargs="+", default=[None],
+                        metavar="SHRINKAGE", help="fusion: 'none' and/or shrinkages of a "
+                        "WithinClassWhitening of the joined embedding to score")
+    parser.add_argument("--whitening", type=float, default=None, metavar="SHRINKAGE",
+                        help="final: a WithinClassWhitening with this shrinkage, learned on "
+                        "the train classes, before the head")
     parser.add_argument("--probe-C", type=float, default=None,
                         help="final: a LinearProbeClassifier with this C instead of the "
                         "nearest prototype")
@@ -344,6 +394,10 @@ def main(argv=None):
                         "encoders' test_time_shifts (test-time augmentation)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0],
                         help="final: train one encoder per seed and join them")
+    parser.add_argument("--encoders-from", type=Path, default=None, metavar="MODEL",
+                        help="final: instead of training, reuse the encoders of this "
+                        "saved model (a row of pretrain_esc50_final.json), e.g. to give "
+                        "them another head")
     parser.add_argument("--no-centre", action="store_true",
                         help="final: do not centre the learned embeddings (L2N, not CL2N)")
     args = parser.parse_args(argv)
