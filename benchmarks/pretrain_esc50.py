@@ -34,6 +34,7 @@ commands behind the committed results are in ``docs/protocontrastive.md``.
 
 import argparse
 import fcntl
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -224,6 +225,21 @@ def _shifted(encoder, shifts):
     return encoder
 
 
+def _embedding_once(encoder):
+    """``encoder``, its ``transform`` remembering its output for each distinct input:
+    the fusion stage embeds the same fold clips for every setting it scores."""
+    transform, seen = encoder.transform, {}
+
+    def remembered(X):
+        key = hashlib.sha1(np.ascontiguousarray(X)).hexdigest()
+        if key not in seen:
+            seen[key] = transform(X)
+        return seen[key]
+
+    encoder.transform = remembered
+    return encoder
+
+
 def _shift_label(shifts):
     return " ".join(map(str, shifts)) if shifts else "-"
 
@@ -237,9 +253,9 @@ def run_fusion(args, params):
     rows = {setting: [] for setting in settings}
     for f in args.folds:
         held_out = np.isin(y, folds(np.unique(y))[f])
-        pre = [_shifted(load(args.keep_models / f"{name.replace(' ', '_')}_fold{f}.safetensors"),
-                        args.test_time_shifts)
-               for name in [args.recipe] + args.ensemble_with]
+        pre = [_embedding_once(_shifted(
+            load(args.keep_models / f"{name.replace(' ', '_')}_fold{f}.safetensors"),
+            args.test_time_shifts)) for name in [args.recipe] + args.ensemble_with]
         for w, c, wh in settings:
             train = dict(X_train=X[~held_out], y_train=y[~held_out], probe_C=c, whitening=wh)
             models = {"cl2n": few_shot_model(pre, spectral_weight=w, **train),
