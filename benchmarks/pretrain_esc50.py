@@ -21,7 +21,7 @@ Three stages, so that the val classes are used once, at the end:
     ``results/pretrain_esc50_fusion.{json,md}``. Costs no training.
 ``--stage final``
     Train the chosen recipe on all 35 train classes (one encoder per ``--seeds``; or
-    reuse the encoders of a saved model with ``--encoders-from``), save the few-shot
+    join the encoders of saved models with ``--encoders-from``), save the few-shot
     model with ``skfewaudio.save``, and score the 5 val classes once (10,000 episodes
     per shot): ``results/pretrain_esc50_final.{json,md}``, one row per ``--model``
     path.
@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from _results import DEFAULT_ESC50, RESULTS, save_results
 from sklearn.frozen import FrozenEstimator
-from sklearn.pipeline import FeatureUnion, make_pipeline
+from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
 
 from skfewaudio import (
@@ -294,29 +294,42 @@ def run_fusion(args, params):
 
 def final_encoders(args, params, train):
     """One encoder per seed trained on the train classes, and their training cost; or,
-    with ``--encoders-from``, the encoders of that saved model and the cost its row in
-    ``pretrain_esc50_final.json`` records."""
+    with ``--encoders-from``, the encoders of those saved models and the summed costs
+    their rows in ``pretrain_esc50_final.json`` record (so seeds trained by separate
+    processes, one per core, can be joined)."""
     if args.encoders_from:
-        union = load(args.encoders_from).encoder.estimator  # built by few_shot_model
-        encoders = [part.estimator.steps[0][1].estimator
-                    for name, part in union.transformer_list if name.startswith("learned")]
         rows = json.loads((RESULTS / "pretrain_esc50_final.json").read_text())["rows"]
-        source = next(r for r in rows if Path(r["model"]) == args.encoders_from)
-        return ([_shifted(e, args.test_time_shifts) for e in encoders],
-                {k: source[k] for k in ("fit_seconds", "train_clips_per_s")})
+        encoders, costs = [], []
+        for path in args.encoders_from:
+            encoders += [_shifted(e, args.test_time_shifts) for e in _learned_encoders(path)]
+            costs.append(next(r for r in rows if Path(r["model"]) == path))
+        return encoders, _summed(costs)
     encoders, costs = [], []
     for seed in args.seeds:  # one encoder per seed: an ensemble when several
         encoder, cost = fit_encoder({**params, "random_state": seed}, train.data, train.target)
         encoders.append(_shifted(encoder, args.test_time_shifts))
         costs.append(cost)
-    return encoders, {
-        "fit_seconds": float(sum(c["fit_seconds"] for c in costs)),
-        "train_clips_per_s": float(np.mean([c["train_clips_per_s"] for c in costs]))}
+    return encoders, _summed(costs)
+
+
+def _learned_encoders(path):
+    """The fitted network encoders inside a model saved from :func:`few_shot_model`."""
+    encoder = load(path).encoder.estimator
+    if isinstance(encoder, Pipeline):  # FrozenEstimator(union) + WithinClassWhitening
+        encoder = encoder.steps[0][1].estimator
+    return [part.estimator.steps[0][1].estimator
+            for name, part in encoder.transformer_list if name.startswith("learned")]
+
+
+def _summed(costs):
+    """Training seconds added up (what one process would spend on all the encoders)
+    and the mean clips per second."""
+    return {"fit_seconds": float(sum(c["fit_seconds"] for c in costs)),
+            "train_clips_per_s": float(np.mean([c["train_clips_per_s"] for c in costs]))}
 
 
 def run_final(args, params):
     train = load_audio_folder(args.data, classes=_split(args.data, "train"), progress=True)
-    val = load_audio_folder(args.data, classes=_split(args.data, "val"), progress=True)
     encoders, cost = final_encoders(args, params, train)
     model = few_shot_model(encoders, train.data, args.spectral_weight,
                            centre=not args.no_centre, probe_C=args.probe_C,
@@ -328,9 +341,12 @@ def run_final(args, params):
            "centred": not args.no_centre,
            "spectral_weight": args.spectral_weight, "head": _head_label(args.probe_C),
            "whitening": _whitening_label(args.whitening),
-           "encoders_from": str(args.encoders_from or "-"), "episodes": args.episodes,
-           "test_time_shifts": _shift_label(args.test_time_shifts), **cost,
-           **episode_scores({"val": model}, val.data, val.target, args.episodes, 0)}
+           "encoders_from": " ".join(map(str, args.encoders_from)) or "-",
+           "episodes": args.episodes,
+           "test_time_shifts": _shift_label(args.test_time_shifts), **cost}
+    if not args.no_val:  # the val classes are read only here, and scored once
+        val = load_audio_folder(args.data, classes=_split(args.data, "val"), progress=True)
+        row.update(episode_scores({"val": model}, val.data, val.target, args.episodes, 0))
     _save_merged(
         "pretrain_esc50_final", [row], ("model",),
         title="Supervised pre-training: the chosen recipe on the 5 ESC-50 val classes "
@@ -410,10 +426,14 @@ def main(argv=None):
                         "encoders' test_time_shifts (test-time augmentation)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0],
                         help="final: train one encoder per seed and join them")
-    parser.add_argument("--encoders-from", type=Path, default=None, metavar="MODEL",
-                        help="final: instead of training, reuse the encoders of this "
-                        "saved model (a row of pretrain_esc50_final.json), e.g. to give "
-                        "them another head")
+    parser.add_argument("--encoders-from", type=Path, nargs="+", default=[],
+                        metavar="MODEL",
+                        help="final: instead of training, join the encoders of these "
+                        "saved models (rows of pretrain_esc50_final.json), e.g. to give "
+                        "them another head or join seeds trained in parallel")
+    parser.add_argument("--no-val", action="store_true",
+                        help="final: train and save, but leave the val classes unscored "
+                        "(a seed to be joined by a later --encoders-from run)")
     parser.add_argument("--no-centre", action="store_true",
                         help="final: do not centre the learned embeddings (L2N, not CL2N)")
     args = parser.parse_args(argv)
