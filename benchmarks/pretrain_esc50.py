@@ -385,6 +385,15 @@ def _whitening_label(shrinkage):
     return "-" if shrinkage is None else f"{shrinkage:g}"
 
 
+def recipe_params(recipe, overrides):
+    """The parameters of ``RECIPES[recipe]`` with ``KEY=JSON`` overrides applied."""
+    params = dict(RECIPES[recipe])
+    for item in overrides:
+        key, value = item.split("=", 1)
+        params[key] = json.loads(value)
+    return params
+
+
 def _split(data_dir, key):
     return json.loads((Path(data_dir) / "splits.json").read_text())[key]
 
@@ -439,10 +448,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    params = dict(RECIPES[args.recipe])
-    for item in args.set:
-        key, value = item.split("=", 1)
-        params[key] = json.loads(value)
+    params = recipe_params(args.recipe, args.set)
     args.recipe = args.name or " ".join([args.recipe] + args.set)
     args.episodes = args.episodes or 10000
     start = time.perf_counter()

@@ -34,15 +34,15 @@ from pathlib import Path
 import joblib
 import numpy as np
 import torch
-from _results import DEFAULT_ESC50
+from _results import DEFAULT_ESC50, RESULTS
 from pretrain_esc50 import (
-    RECIPES,
     _save_merged,
     _split,
     episode_scores,
     few_shot_model,
     fit_encoder,
     folds,
+    recipe_params,
 )
 
 from skfewaudio import load_audio_folder, save
@@ -88,10 +88,7 @@ def main(argv=None):
                         help="save the fold's encoder there")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    params = dict(RECIPES["protocontrastive"])
-    for item in args.set:
-        key, value = item.split("=", 1)
-        params[key] = json.loads(value)
+    params = recipe_params("protocontrastive", args.set)
     if args.first_stride:
         encoder = Conv4Encoder(n_maps=params["n_maps"])
         encoder.blocks[0][0].stride = tuple(args.first_stride)
@@ -125,7 +122,7 @@ def main(argv=None):
 
 def save_fold_row(name, fold_row):
     """Add or replace the fold's row under ``name`` and refresh that name's means."""
-    path = Path(__file__).resolve().parent / "results" / "screen_esc50.json"
+    path = RESULTS / "screen_esc50.json"
     rows = json.loads(path.read_text())["rows"] if path.exists() else []
     previous = next((r for r in rows if r["name"] == name), {"fold_rows": []})
     fold_rows = [r for r in previous["fold_rows"] if r["fold"] != fold_row["fold"]]

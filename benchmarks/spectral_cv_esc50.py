@@ -52,6 +52,9 @@ CHOSEN = {"n_mfcc": 64, "top_db": 50.0, "standardize": "prior", "metric": "cosin
 # LinearProbeClassifier on the chosen setting: the Cs tried, and the one chosen on CV.
 PROBE_CS = (1.0, 3.0, 10.0, 30.0, 100.0)
 CHOSEN_C = 10.0
+# The chosen setting as a VARIANTS entry.
+CHOSEN_VARIANT = ("SpectralStatistics", CHOSEN["n_mfcc"], CHOSEN["top_db"],
+                  CHOSEN["standardize"])
 # WithinClassWhitening of the chosen setting, learned on the other classes of each fold.
 WHITENING_SHRINKAGES = (0.99, 0.97, 0.9, 0.7, 0.5)
 PARTIAL_NOTE = (" Only the {} rows come from the command below; the others from the "
@@ -122,33 +125,35 @@ def cv_rows(spectrograms, labels, n_episodes):
         embeddings = [e.transform(spectrograms[test]) for e, (_, test) in zip(encoders, folds)]
         for metric in ("euclidean", "cosine"):
             for n_shot in (1, 5):
-                accuracies = np.concatenate([
-                    evaluate_episodes(embedding_lookup(), emb, labels[test], n_way=5,
-                                      n_shot=n_shot, n_query=1, n_episodes=n_episodes,
-                                      random_state=k, metric=metric)["episode_accuracies"]
-                    for k, (emb, (_, test)) in enumerate(zip(embeddings, folds))])
+                accuracies = fold_accuracies(embedding_lookup(), embeddings, labels, folds,
+                                             n_shot, n_episodes, metric=metric)
                 rows.append(row("train CV, 5 folds of 7 classes", label, n_mfcc, top_db,
                                 standardize, metric, n_shot, accuracies))
     return rows
 
 
+def fold_accuracies(model, embeddings, labels, folds, n_shot, n_episodes, metric=None):
+    """Episode accuracies of ``model`` on each fold's test embeddings, all folds joined
+    (5-way, 1 query per class; the fold's index seeds its episodes)."""
+    return np.concatenate([
+        evaluate_episodes(model, emb, labels[test], n_way=5, n_shot=n_shot, n_query=1,
+                          n_episodes=n_episodes, random_state=k,
+                          metric=metric)["episode_accuracies"]
+        for k, (emb, (_, test)) in enumerate(zip(embeddings, folds))])
+
+
 def probe_rows(spectrograms, labels, n_episodes):
     """The chosen setting with a linear probe (LinearProbeClassifier) for each C."""
     folds = list(fold_splits(labels))
-    chosen = ("SpectralStatistics", CHOSEN["n_mfcc"], CHOSEN["top_db"], CHOSEN["standardize"])
-    embeddings = [encoder(*chosen, spectrograms, train, test).transform(spectrograms[test])
-                  for train, test in folds]
+    embeddings = [encoder(*CHOSEN_VARIANT, spectrograms, train, test)
+                  .transform(spectrograms[test]) for train, test in folds]
     rows = []
     for C in PROBE_CS:
+        probe = LinearProbeClassifier(FrozenEstimator(embedding_lookup()), C=C)
         for n_shot in (1, 5):
-            accuracies = np.concatenate([
-                evaluate_episodes(LinearProbeClassifier(FrozenEstimator(embedding_lookup()),
-                                                        C=C),
-                                  emb, labels[test], n_way=5, n_shot=n_shot, n_query=1,
-                                  n_episodes=n_episodes, random_state=k)["episode_accuracies"]
-                for k, (emb, (_, test)) in enumerate(zip(embeddings, folds))])
-            rows.append(row("train CV, 5 folds of 7 classes", *chosen, f"probe C={C:g}",
-                            n_shot, accuracies))
+            accuracies = fold_accuracies(probe, embeddings, labels, folds, n_shot, n_episodes)
+            rows.append(row("train CV, 5 folds of 7 classes", *CHOSEN_VARIANT,
+                            f"probe C={C:g}", n_shot, accuracies))
     return rows
 
 
@@ -156,28 +161,25 @@ def whitening_rows(spectrograms, labels, n_episodes):
     """The chosen setting through a WithinClassWhitening learned on each fold's other
     classes, by nearest prototype and by the linear probe with the chosen C."""
     folds = list(fold_splits(labels))
-    chosen = ("SpectralStatistics", CHOSEN["n_mfcc"], CHOSEN["top_db"], CHOSEN["standardize"])
-    encoders = [encoder(*chosen, spectrograms, train, test) for train, test in folds]
+    encoders = [encoder(*CHOSEN_VARIANT, spectrograms, train, test) for train, test in folds]
+    embedded = [(e.transform(spectrograms[train]), e.transform(spectrograms[test]))
+                for e, (train, test) in zip(encoders, folds)]
+    heads = {"cosine": embedding_lookup(),
+             f"probe C={CHOSEN_C:g}": LinearProbeClassifier(FrozenEstimator(embedding_lookup()),
+                                                            C=CHOSEN_C)}
     rows = []
     for shrinkage in WHITENING_SHRINKAGES:
-        embeddings = []
-        for e, (train, test) in zip(encoders, folds):
-            whitening = WithinClassWhitening(shrinkage=shrinkage).fit(
-                e.transform(spectrograms[train]), labels[train])
-            embeddings.append(whitening.transform(e.transform(spectrograms[test])))
+        embeddings = [WithinClassWhitening(shrinkage=shrinkage).fit(train_emb, labels[train])
+                      .transform(test_emb)
+                      for (train_emb, test_emb), (train, _) in zip(embedded, folds)]
         label = f"SpectralStatistics + WithinClassWhitening(shrinkage={shrinkage:g})"
-        for head in ("cosine", f"probe C={CHOSEN_C:g}"):
-            model = (embedding_lookup() if head == "cosine" else
-                     LinearProbeClassifier(FrozenEstimator(embedding_lookup()), C=CHOSEN_C))
+        for head, model in heads.items():
             for n_shot in (1, 5):
-                accuracies = np.concatenate([
-                    evaluate_episodes(model, emb, labels[test], n_way=5, n_shot=n_shot,
-                                      n_query=1, n_episodes=n_episodes, random_state=k,
-                                      metric="cosine" if head == "cosine" else None,
-                                      )["episode_accuracies"]
-                    for k, (emb, (_, test)) in enumerate(zip(embeddings, folds))])
-                rows.append(row("train CV, 5 folds of 7 classes", label, *chosen[1:], head,
-                                n_shot, accuracies))
+                accuracies = fold_accuracies(model, embeddings, labels, folds, n_shot,
+                                             n_episodes,
+                                             metric="cosine" if head == "cosine" else None)
+                rows.append(row("train CV, 5 folds of 7 classes", label, *CHOSEN_VARIANT[1:],
+                                head, n_shot, accuracies))
     return rows
 
 
@@ -214,6 +216,13 @@ def val_rows(data_dir, probe=False):
     return rows
 
 
+def _family(row):
+    """Which option recomputes a saved row: whitening, probe or (None) the full run."""
+    if "Whitening" in row["encoder"]:
+        return "whitening"
+    return "probe" if row["metric"].startswith("probe") else None
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=DEFAULT_ESC50)
@@ -230,23 +239,20 @@ def main():
     spectrograms, labels = log_mels(args.data, "train")
     if args.write_prior:
         return write_prior(spectrograms)
-    saved = []
-    if args.probe_only or args.whitening_only:
+    only = "probe" if args.probe_only else "whitening" if args.whitening_only else None
+    if only:  # recompute one family of rows, keep the others as saved
         saved = json.loads((RESULTS / "spectral_cv_esc50.json").read_text())["rows"]
-    if args.whitening_only:
-        rows = [r for r in saved if "Whitening" not in r["encoder"]]
-        rows += whitening_rows(spectrograms, labels, args.episodes)
-    elif args.probe_only:
-        rows = [r for r in saved if not r["metric"].startswith("probe")
-                or "Whitening" in r["encoder"]]
+        rows = [r for r in saved if _family(r) != only]
     else:
         rows = cv_rows(spectrograms, labels, args.episodes)
         if not args.no_val:
             rows += val_rows(args.data)
-    if not args.whitening_only:
+    if only in (None, "probe"):
         rows += probe_rows(spectrograms, labels, args.episodes)
         if not args.no_val:
             rows += val_rows(args.data, probe=True)
+    if only in (None, "whitening"):
+        rows += whitening_rows(spectrograms, labels, args.episodes)
     save_results("spectral_cv_esc50", rows,
                  title="SpectralStatistics settings by class-disjoint CV on the ESC-50 "
                        "train classes, then the chosen one on val",
