@@ -48,24 +48,30 @@ from skfewaudio.features._spectral import PRIOR_PATH
 
 CACHE = Path(__file__).resolve().parents[1] / ".cache"
 N_FOLDS = 5
-CHOSEN = {"n_mfcc": 64, "top_db": 50.0, "standardize": "prior", "metric": "cosine"}
+CHOSEN = {"n_mfcc": 64, "top_db": 50.0, "standardize": "prior", "texture_weight": 0.5,
+          "metric": "cosine"}
 # LinearProbeClassifier on the chosen setting: the Cs tried, and the one chosen on CV.
 PROBE_CS = (1.0, 3.0, 10.0, 30.0, 100.0)
 CHOSEN_C = 10.0
 # The chosen setting as a VARIANTS entry.
 CHOSEN_VARIANT = ("SpectralStatistics", CHOSEN["n_mfcc"], CHOSEN["top_db"],
-                  CHOSEN["standardize"])
+                  CHOSEN["standardize"], CHOSEN["texture_weight"])
 # WithinClassWhitening of the chosen setting, learned on the other classes of each fold.
 WHITENING_SHRINKAGES = (0.99, 0.97, 0.9, 0.7, 0.5)
 PARTIAL_NOTE = (" Only the {} rows come from the command below; the others from the "
                 "last full run, `python benchmarks/spectral_cv_esc50.py`, of 2026-12-03, "
                 "and its `--probe-only` run of 2026-12-04.")
-# (label, n_mfcc, top_db, standardize); "equal weights" scales every feature alike.
-VARIANTS = [("MelStatistics (old default)", None, None, None)] + [
-    ("SpectralStatistics", n_mfcc, 50.0, standardize)
+# (label, n_mfcc, top_db, standardize, texture_weight); "equal weights" scales every
+# feature alike. The grid was searched without texture statistics first, then their
+# weight on the chosen setting.
+VARIANTS = [("MelStatistics (old default)", None, None, None, 0.0)] + [
+    ("SpectralStatistics", n_mfcc, 50.0, standardize, 0.0)
     for standardize in ("prior", "fit", None) for n_mfcc in (0, 13, 20, 30, 40, 64, 96, 128)
-] + [("SpectralStatistics", 64, top_db, "prior") for top_db in (None, 40.0, 60.0, 80.0)] + [
-    ("SpectralStatistics, equal weights", 64, 50.0, "prior")]
+] + [("SpectralStatistics", 64, top_db, "prior", 0.0) for top_db in (None, 40.0, 60.0, 80.0)] + [
+    ("SpectralStatistics, equal weights", 64, 50.0, "prior", 0.0)] + [
+    ("SpectralStatistics", 64, 50.0, "prior", texture_weight)
+    for texture_weight in (0.2, 0.3, 0.5, 0.7)] + [
+    ("SpectralStatistics", 64, 50.0, "fit", 0.5)]
 
 
 def log_mels(data_dir, split):
@@ -84,29 +90,37 @@ def write_prior(spectrograms):
     """Save the feature means and stds of the train classes as the shipped prior."""
     settings = {"sample_rate": 16000, "n_fft": 1024, "hop_length": 512, "n_mels": 128,
                 "fmin": 0.0, "fmax": None, "n_mfcc": 128, "top_db": 50.0}
-    # Statistics of all 128 MFCCs: any n_mfcc uses the first ones.
+    # Statistics of all 128 MFCCs: any n_mfcc uses the first ones; then the texture's.
     raw = SpectralStatistics(n_mfcc=128, top_db=50.0, standardize=None) \
         .fit(spectrograms[:1]).transform(spectrograms).astype(np.float64)
+    n_spectral = 4 * settings["n_mels"]
+
+    def rounded(values):
+        return [float(f"{v:.6g}") for v in values]
+
     prior = {"source": "the 35 ESC-50 train classes (MetaAudio split), "
                        "benchmarks/spectral_cv_esc50.py --write-prior",
              **settings, "n_clips": len(raw),
-             "center": [float(f"{v:.6g}") for v in raw.mean(axis=0)],
-             "scale": [float(f"{v:.6g}") for v in raw.std(axis=0)]}
+             "center": rounded(raw[:, :n_spectral].mean(axis=0)),
+             "scale": rounded(raw[:, :n_spectral].std(axis=0)),
+             "texture_center": rounded(raw[:, n_spectral:].mean(axis=0)),
+             "texture_scale": rounded(raw[:, n_spectral:].std(axis=0))}
     PRIOR_PATH.write_text(json.dumps(prior, indent=0) + "\n")
     print(f"wrote {PRIOR_PATH} from {len(raw)} clips")
 
 
-def encoder(label, n_mfcc, top_db, standardize, spectrograms, train, test):
+def encoder(label, n_mfcc, top_db, standardize, texture_weight, spectrograms, train, test):
     """The fold's fitted encoder: prior from ``train`` classes, fit on ``test`` clips."""
     if n_mfcc is None:
         return MelStatistics().fit(spectrograms[:1])
+    settings = {"n_mfcc": n_mfcc, "top_db": top_db, "texture_weight": texture_weight}
     if label.endswith("equal weights"):
-        raw = SpectralStatistics(n_mfcc=n_mfcc, top_db=top_db, standardize=None)
+        raw = SpectralStatistics(**settings, standardize=None)
         return make_pipeline(raw, StandardScaler()).fit(spectrograms[train])
     fitted_on = {"prior": train, "fit": test, None: test[:1]}[standardize]
     # The fold's prior is what standardize="fit" learns from the other classes.
-    return SpectralStatistics(n_mfcc=n_mfcc, top_db=top_db, standardize=None
-                              if standardize is None else "fit").fit(spectrograms[fitted_on])
+    return SpectralStatistics(**settings, standardize=None if standardize is None else "fit") \
+        .fit(spectrograms[fitted_on])
 
 
 def fold_splits(labels):
@@ -119,16 +133,15 @@ def fold_splits(labels):
 def cv_rows(spectrograms, labels, n_episodes):
     rows = []
     folds = list(fold_splits(labels))
-    for label, n_mfcc, top_db, standardize in VARIANTS:
-        encoders = [encoder(label, n_mfcc, top_db, standardize, spectrograms, train, test)
-                    for train, test in folds]
+    for variant in VARIANTS:
+        encoders = [encoder(*variant, spectrograms, train, test) for train, test in folds]
         embeddings = [e.transform(spectrograms[test]) for e, (_, test) in zip(encoders, folds)]
         for metric in ("euclidean", "cosine"):
             for n_shot in (1, 5):
                 accuracies = fold_accuracies(embedding_lookup(), embeddings, labels, folds,
                                              n_shot, n_episodes, metric=metric)
-                rows.append(row("train CV, 5 folds of 7 classes", label, n_mfcc, top_db,
-                                standardize, metric, n_shot, accuracies))
+                rows.append(row("train CV, 5 folds of 7 classes", *variant, metric, n_shot,
+                                accuracies))
     return rows
 
 
@@ -188,11 +201,13 @@ def embedding_lookup():
     return FunctionTransformer().fit(np.zeros((1, 1)))
 
 
-def row(evaluated_on, label, n_mfcc, top_db, standardize, metric, n_shot, accuracies):
+def row(evaluated_on, label, n_mfcc, top_db, standardize, texture_weight, metric, n_shot,
+        accuracies):
     return {"evaluated on": evaluated_on, "encoder": label,
             "n_mfcc": "" if n_mfcc is None else n_mfcc,
             "top_db": "" if n_mfcc is None else str(top_db),
-            "standardize": "" if n_mfcc is None else str(standardize), "metric": metric,
+            "standardize": "" if n_mfcc is None else str(standardize),
+            "texture": "" if n_mfcc is None else texture_weight, "metric": metric,
             "shot": n_shot, "accuracy %": 100 * accuracies.mean(),
             "ci95 %": 196 * accuracies.std() / np.sqrt(len(accuracies))}
 
@@ -202,7 +217,8 @@ def val_rows(data_dir, probe=False):
     prototype, or with ``probe`` by the linear probe with the chosen C."""
     spectrograms, labels = log_mels(data_dir, "val")
     chosen = SpectralStatistics(n_mfcc=CHOSEN["n_mfcc"], top_db=CHOSEN["top_db"],
-                                standardize=CHOSEN["standardize"]).fit(spectrograms[:1])
+                                standardize=CHOSEN["standardize"],
+                                texture_weight=CHOSEN["texture_weight"]).fit(spectrograms[:1])
     head = f"probe C={CHOSEN_C:g}" if probe else CHOSEN["metric"]
     model = LinearProbeClassifier(FrozenEstimator(chosen), C=CHOSEN_C) if probe else chosen
     rows = []
@@ -210,8 +226,7 @@ def val_rows(data_dir, probe=False):
         result = evaluate_episodes(model, spectrograms, labels, n_way=5, n_shot=n_shot,
                                    n_query=1, n_episodes=10_000, random_state=0,
                                    metric=None if probe else CHOSEN["metric"])
-        rows.append(row("val (shipped prior), 10,000 episodes", "SpectralStatistics",
-                        CHOSEN["n_mfcc"], CHOSEN["top_db"], CHOSEN["standardize"], head,
+        rows.append(row("val (shipped prior), 10,000 episodes", *CHOSEN_VARIANT, head,
                         n_shot, result["episode_accuracies"]))
     return rows
 
@@ -257,7 +272,7 @@ def main():
                  title="SpectralStatistics settings by class-disjoint CV on the ESC-50 "
                        "train classes, then the chosen one on val",
                  columns=["evaluated on", "encoder", "n_mfcc", "top_db", "standardize",
-                          "metric", "shot", "accuracy %", "ci95 %"],
+                          "texture", "metric", "shot", "accuracy %", "ci95 %"],
                  notes=f"5-way, 1 query per class; CV: {args.episodes} episodes per fold "
                        "(seed = fold index), 'prior' computed from the other 28 classes, "
                        "'fit' fitted on the fold's own unlabelled clips; 'equal weights' "

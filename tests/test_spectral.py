@@ -6,8 +6,10 @@ from sklearn.utils._param_validation import InvalidParameterError
 from skfewaudio import MelSpectrogram, PrototypeClassifier, SpectralStatistics
 from skfewaudio._encoders import fit_without_data
 from skfewaudio.features._spectral import block_weights, load_prior
+from skfewaudio.features._texture import texture_block_sizes
 
 SR = 16000
+N_TEXTURE = sum(texture_block_sizes(128))
 
 
 def _librosa_statistics(clip, *, n_mfcc, top_db):
@@ -24,7 +26,9 @@ def test_raw_features_match_librosa(sounds, top_db):
     X, _ = sounds
     stats = SpectralStatistics(n_mfcc=20, top_db=top_db, standardize=None).fit(X[:1])
     expected = np.stack([_librosa_statistics(x, n_mfcc=20, top_db=top_db) for x in X[:3]])
-    np.testing.assert_allclose(stats.transform(X[:3]), expected, rtol=1e-3, atol=1e-2)
+    embedded = stats.transform(X[:3])
+    assert embedded.shape == (3, expected.shape[1] + N_TEXTURE)  # the texture comes last
+    np.testing.assert_allclose(embedded[:, : expected.shape[1]], expected, rtol=1e-3, atol=1e-2)
 
 
 def test_clips_of_different_lengths_are_embedded_without_padding(rng):
@@ -33,7 +37,7 @@ def test_clips_of_different_lengths_are_embedded_without_padding(rng):
     stats = SpectralStatistics().fit([a])
     together = stats.transform([a, b])
     np.testing.assert_allclose(together[1], stats.transform([b])[0], rtol=1e-6, atol=1e-6)
-    assert together.shape == (2, 2 * 128 + 2 * 64)
+    assert together.shape == (2, 2 * 128 + 2 * 64 + N_TEXTURE)
 
 
 def test_pooled_statistics_do_not_depend_on_length(rng):
@@ -47,7 +51,7 @@ def test_pooled_statistics_do_not_depend_on_length(rng):
 
 def test_fit_standardises_on_the_given_clips(sounds):
     X, _ = sounds
-    stats = SpectralStatistics(n_mfcc=20, standardize="fit").fit(X)
+    stats = SpectralStatistics(n_mfcc=20, standardize="fit", texture_weight=0).fit(X)
     Z = stats.transform(X)
     np.testing.assert_allclose(Z.mean(axis=0), 0, atol=1e-4)
     # The log-mel block is down-weighted to the MFCC block's total variance.
@@ -61,8 +65,11 @@ def test_prior_is_used_when_fitted_without_data(sounds):
     stats = fit_without_data(SpectralStatistics(n_mfcc=20))
     mfcc = 2 * 128
     keep = np.r_[:mfcc, mfcc : mfcc + 20, mfcc + 128 : mfcc + 148]  # first 20 of 128 MFCCs
-    np.testing.assert_array_equal(stats.center_, prior["center"][keep])
-    np.testing.assert_allclose(stats.scale_, prior["scale"][keep] / block_weights(128, 20))
+    np.testing.assert_array_equal(
+        stats.center_, np.concatenate([prior["center"][keep], prior["texture_center"]]))
+    np.testing.assert_allclose(
+        stats.scale_, np.concatenate([prior["scale"][keep], prior["texture_scale"]])
+        / block_weights(128, 20, texture_weight=0.5))
     # The prior learns nothing from the clips given to fit.
     np.testing.assert_array_equal(stats.transform(X[:4]),
                                   SpectralStatistics(n_mfcc=20).fit(X).transform(X[:4]))
@@ -101,4 +108,4 @@ def test_bad_parameters_raise(sounds, params, error, match):
 def test_fit_mode_works_at_any_n_mels(sounds):
     X, _ = sounds
     stats = SpectralStatistics(n_mels=64, n_mfcc=20, standardize="fit").fit(X)
-    assert stats.transform(X[:2]).shape == (2, 2 * 64 + 2 * 20)
+    assert stats.transform(X[:2]).shape == (2, 2 * 64 + 2 * 20 + sum(texture_block_sizes(64)))
