@@ -62,6 +62,8 @@ from skfewaudio.supcon import SupConPretrainer
 
 _BASE = dict(encoder="conv4", loss="cross_entropy", max_epochs=20, lr=0.05, batch_size=128,
              random_state=0)
+# SpectralStatistics' own default: texture statistics share its part of the embedding.
+TEXTURE_WEIGHT = SpectralStatistics().texture_weight
 RECIPES = {
     # The earlier committed model's recipe (benchmarks/protocontrastive_esc50.py --stage
     # best --set contrastive=supcon) for a fixed 80 epochs of 20 episodes, instead of
@@ -87,7 +89,7 @@ def folds(classes):
 
 
 def few_shot_model(encoders, X_train, spectral_weight=0.0, centre=True, probe_C=None,
-                   y_train=None, whitening=None):
+                   y_train=None, whitening=None, texture_weight=TEXTURE_WEIGHT):
     """Nearest cosine prototype (or, with ``probe_C``, a ``LinearProbeClassifier``
     with that C) on the embeddings of one fitted encoder (or of several, an
     ensemble), each centred on the mean embedding of the training clips when
@@ -96,7 +98,8 @@ def few_shot_model(encoders, X_train, spectral_weight=0.0, centre=True, probe_C=
     With several encoders or a ``spectral_weight`` w > 0, the embedding joins the
     L2-normalised parts, each scaled by the square root of its weight: the cosine
     similarity of two clips is then the weighted mean of the parts' similarities,
-    w for SpectralStatistics (no learning) and (1 - w) shared by the encoders.
+    w for SpectralStatistics (no learning; ``texture_weight`` is its own) and (1 - w)
+    shared by the encoders.
 
     With ``whitening`` (a shrinkage), the joined embedding is then passed through a
     ``WithinClassWhitening`` learned on the training clips ``(X_train, y_train)``.
@@ -113,7 +116,8 @@ def few_shot_model(encoders, X_train, spectral_weight=0.0, centre=True, probe_C=
         learned = make_pipeline(*steps).fit(X_train if centre else X_train[:1])
         parts.append((f"learned{i}", learned, (1 - spectral_weight) / len(encoders)))
     if spectral_weight:
-        spectral = make_pipeline(SpectralStatistics(), Normalizer()).fit(X_train[:1])
+        spectral = make_pipeline(SpectralStatistics(texture_weight=texture_weight),
+                                 Normalizer()).fit(X_train[:1])
         parts.append(("spectral", spectral, spectral_weight))
     encoder = parts[0][1] if not joined else FeatureUnion(
         [(name, FrozenEstimator(part)) for name, part, _ in parts],
@@ -197,7 +201,7 @@ def run_cv(args, params):
 # Columns added after rows were saved, with the value they had for those rows (every
 # run before had the nearest-prototype head and the default 10,000 episodes).
 _OLD_ROW_VALUES = {"head": "prototype", "episodes": 10000, "whitening": "-",
-                   "encoders_from": "-"}
+                   "encoders_from": "-", "texture_weight": 0.0}
 
 
 def _save_merged(name, new_rows, key, **table):
@@ -248,41 +252,44 @@ def run_fusion(args, params):
     """Score the kept fold encoders of ``--recipe`` with each spectral weight and head."""
     data = load_audio_folder(args.data, classes=_split(args.data, "train"))
     X, y = np.stack(data.data), data.target
-    settings = [(w, c, wh) for w in args.spectral_weights for c in args.heads
-                for wh in args.whitenings]
+    settings = [(w, t, c, wh) for w in args.spectral_weights for t in args.texture_weights
+                for c in args.heads for wh in args.whitenings]
     rows = {setting: [] for setting in settings}
     for f in args.folds:
         held_out = np.isin(y, folds(np.unique(y))[f])
         pre = [_embedding_once(_shifted(
             load(args.keep_models / f"{name.replace(' ', '_')}_fold{f}.safetensors"),
             args.test_time_shifts)) for name in [args.recipe] + args.ensemble_with]
-        for w, c, wh in settings:
-            train = dict(X_train=X[~held_out], y_train=y[~held_out], probe_C=c, whitening=wh)
+        for w, t, c, wh in settings:
+            train = dict(X_train=X[~held_out], y_train=y[~held_out], probe_C=c, whitening=wh,
+                         texture_weight=t)
             models = {"cl2n": few_shot_model(pre, spectral_weight=w, **train),
                       "l2n": few_shot_model(pre, spectral_weight=w, centre=False, **train)}
-            rows[w, c, wh].append(episode_scores(models, X[held_out], y[held_out],
-                                                 args.episodes, f))
-            print(f"fold {f} spectral_weight {w} {_head_label(c)} whitening "
+            rows[w, t, c, wh].append(episode_scores(models, X[held_out], y[held_out],
+                                                    args.episodes, f))
+            print(f"fold {f} spectral_weight {w} texture {t} {_head_label(c)} whitening "
                   f"{_whitening_label(wh)}: " + ", ".join(
-                      f"{k} {v:.2f}" for k, v in rows[w, c, wh][-1].items()
+                      f"{k} {v:.2f}" for k, v in rows[w, t, c, wh][-1].items()
                       if k.endswith("shot")), flush=True)
     table = [{"recipe": " + ".join([args.recipe] + args.ensemble_with), "spectral_weight": w,
-              "head": _head_label(c), "whitening": _whitening_label(wh),
+              "texture_weight": t, "head": _head_label(c), "whitening": _whitening_label(wh),
               "test_time_shifts": _shift_label(args.test_time_shifts),
               "folds": " ".join(map(str, args.folds)), "episodes": args.episodes,
               **{k: float(np.mean([r[k] for r in fold_rows])) for k in fold_rows[0]}}
-             for (w, c, wh), fold_rows in rows.items()]
+             for (w, t, c, wh), fold_rows in rows.items()]
     _save_merged(
         "pretrain_esc50_fusion", table,
-        ("recipe", "spectral_weight", "head", "whitening", "test_time_shifts", "folds"),
+        ("recipe", "spectral_weight", "texture_weight", "head", "whitening",
+         "test_time_shifts", "folds"),
         title="Learned embedding + spectral statistics: class-disjoint CV on the ESC-50 "
         "train classes",
-        columns=["recipe", "spectral_weight", "head", "whitening", "test_time_shifts",
-                 "folds", "episodes", "cl2n_1shot", "cl2n_5shot", "l2n_1shot", "l2n_5shot"],
+        columns=["recipe", "spectral_weight", "texture_weight", "head", "whitening",
+                 "test_time_shifts", "folds", "episodes", "cl2n_1shot", "cl2n_5shot", "l2n_1shot", "l2n_5shot"],
         notes=("The fold encoders of the CV table (trained on 28 train classes), scored on "
                "their 7 held-out classes as in the CV table. spectral_weight w: the cosine "
                "similarity is (1 - w) x that of the learned embedding + w x that of "
-               "SpectralStatistics; a recipe joined by + is an equal-weight ensemble of "
+               "SpectralStatistics (texture_weight: its own, 0 for rows before texture "
+               "statistics existed); a recipe joined by + is an equal-weight ensemble of "
                "the fold encoders of those CV rows (`few_shot_model` in the script). "
                "head: nearest cosine prototype, or `LinearProbeClassifier(C=...)` on the "
                "same embedding. whitening: the shrinkage of a `WithinClassWhitening` of "
@@ -333,13 +340,15 @@ def run_final(args, params):
     encoders, cost = final_encoders(args, params, train)
     model = few_shot_model(encoders, train.data, args.spectral_weight,
                            centre=not args.no_centre, probe_C=args.probe_C,
-                           y_train=train.target, whitening=args.whitening)
+                           y_train=train.target, whitening=args.whitening,
+                           texture_weight=args.texture_weight)
     if args.model:
         save(model, args.model)
     row = {"model": str(args.model), "recipe": args.recipe, "changes": _changes(params),
            "seeds": " ".join(str(e.random_state) for e in encoders),
            "centred": not args.no_centre,
-           "spectral_weight": args.spectral_weight, "head": _head_label(args.probe_C),
+           "spectral_weight": args.spectral_weight, "texture_weight": args.texture_weight,
+           "head": _head_label(args.probe_C),
            "whitening": _whitening_label(args.whitening),
            "encoders_from": " ".join(map(str, args.encoders_from)) or "-",
            "episodes": args.episodes,
@@ -352,7 +361,8 @@ def run_final(args, params):
         title="Supervised pre-training: the chosen recipe on the 5 ESC-50 val classes "
         "(reported once)",
         columns=["model", "recipe", "changes", "seeds", "encoders_from", "centred",
-                 "spectral_weight", "head", "whitening", "test_time_shifts", "val_1shot",
+                 "spectral_weight", "texture_weight", "head", "whitening",
+                 "test_time_shifts", "val_1shot",
                  "val_1shot_ci95", "val_5shot", "val_5shot_ci95", "train_clips_per_s",
                  "fit_seconds"],
         notes=(f"Trained on the 35 train classes; 5-way, 1 query per class, "
@@ -419,6 +429,10 @@ def main(argv=None):
                         default=[0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
     parser.add_argument("--spectral-weight", type=float, default=0.0,
                         help="final: the chosen weight of SpectralStatistics")
+    parser.add_argument("--texture-weights", type=float, nargs="+", default=[TEXTURE_WEIGHT],
+                        help="fusion: SpectralStatistics' texture_weight values to score")
+    parser.add_argument("--texture-weight", type=float, default=TEXTURE_WEIGHT,
+                        help="final: the chosen texture_weight of SpectralStatistics")
     parser.add_argument("--heads", type=_head, nargs="+", default=[None], metavar="HEAD",
                         help="fusion: 'prototype' and/or linear-probe C values to score")
     parser.add_argument("--whitenings", type=_whitening, nargs="+", default=[None],
