@@ -284,7 +284,8 @@ def run_fusion(args, params):
         title="Learned embedding + spectral statistics: class-disjoint CV on the ESC-50 "
         "train classes",
         columns=["recipe", "spectral_weight", "texture_weight", "head", "whitening",
-                 "test_time_shifts", "folds", "episodes", "cl2n_1shot", "cl2n_5shot", "l2n_1shot", "l2n_5shot"],
+                 "test_time_shifts", "folds", "episodes", "cl2n_1shot", "cl2n_5shot",
+                 "l2n_1shot", "l2n_5shot"],
         notes=("The fold encoders of the CV table (trained on 28 train classes), scored on "
                "their 7 held-out classes as in the CV table. spectral_weight w: the cosine "
                "similarity is (1 - w) x that of the learned embedding + w x that of "

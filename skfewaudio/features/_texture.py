@@ -5,11 +5,11 @@ After McDermott and Simoncelli (2011, "Sound texture perception via statistics o
 auditory periphery"), which showed that rain, fire, insects and engines are recognised
 from a few time-averaged statistics of the cochlear envelopes: their modulation power
 and their correlations across bands. Mean and standard deviation over time (what
-:func:`~skfewaudio.features._spectral.spectral_features` keeps) miss both: a clock's
-1 Hz tick and steady hiss of the same loudness have the same band means and spreads.
+:func:`~skfewaudio.features._spectral.spectral_features` keeps) miss both: a tick
+every second and a tick twice a second have the same band means and spreads.
 Three blocks, each independent of the clip's length:
 
-* **modulation power**: the power spectrum over time of the envelopes of
+* **modulation power**: the amplitude spectrum over time of the envelopes of
   ``MODULATION_GROUPS`` groups of adjacent mel bands, averaged in the modulation bands
   between the edges ``MODULATION_EDGES_HZ``, in log;
 * **band correlations**: the correlation over time of ``CORRELATION_GROUPS`` band-group
@@ -17,6 +17,8 @@ Three blocks, each independent of the clip's length:
 * **cepstral correlations**: the correlation over time of MFCCs 1 to
   ``CORRELATION_MFCCS`` (MFCC 0, the loudness, is left out), each pair once.
 """
+
+from itertools import pairwise
 
 import numpy as np
 import scipy.fft
@@ -76,9 +78,8 @@ def modulation_power(envelopes, frame_rate):
     centred = envelopes - envelopes.mean(axis=2, keepdims=True)
     spectrum = np.abs(np.fft.rfft(centred * window, axis=2)) / np.sqrt((window**2).sum())
     freqs = np.fft.rfftfreq(n_frames, d=1.0 / frame_rate)
-    edges = MODULATION_EDGES_HZ
     bands = []
-    for low, high in zip(edges[:-1], edges[1:]):
+    for low, high in pairwise(MODULATION_EDGES_HZ):
         inside = (freqs >= low) & (freqs < high)
         if inside.any():
             bands.append(spectrum[:, :, inside].mean(axis=2))
