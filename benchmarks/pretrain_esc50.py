@@ -89,7 +89,7 @@ def folds(classes):
 
 
 def few_shot_model(encoders, X_train, spectral_weight=0.0, centre=True, probe_C=None,
-                   y_train=None, whitening=None, texture_weight=TEXTURE_WEIGHT):
+                   y_train=None, whitening=None, spectral=None):
     """Nearest cosine prototype (or, with ``probe_C``, a ``LinearProbeClassifier``
     with that C) on the embeddings of one fitted encoder (or of several, an
     ensemble), each centred on the mean embedding of the training clips when
@@ -98,8 +98,8 @@ def few_shot_model(encoders, X_train, spectral_weight=0.0, centre=True, probe_C=
     With several encoders or a ``spectral_weight`` w > 0, the embedding joins the
     L2-normalised parts, each scaled by the square root of its weight: the cosine
     similarity of two clips is then the weighted mean of the parts' similarities,
-    w for SpectralStatistics (no learning; ``texture_weight`` is its own) and (1 - w)
-    shared by the encoders.
+    w for ``spectral`` (a ``SpectralStatistics``, no learning; by default
+    ``SpectralStatistics()``) and (1 - w) shared by the encoders.
 
     With ``whitening`` (a shrinkage), the joined embedding is then passed through a
     ``WithinClassWhitening`` learned on the training clips ``(X_train, y_train)``.
@@ -116,9 +116,9 @@ def few_shot_model(encoders, X_train, spectral_weight=0.0, centre=True, probe_C=
         learned = make_pipeline(*steps).fit(X_train if centre else X_train[:1])
         parts.append((f"learned{i}", learned, (1 - spectral_weight) / len(encoders)))
     if spectral_weight:
-        spectral = make_pipeline(SpectralStatistics(texture_weight=texture_weight),
-                                 Normalizer()).fit(X_train[:1])
-        parts.append(("spectral", spectral, spectral_weight))
+        spectral = SpectralStatistics() if spectral is None else spectral
+        parts.append(("spectral", make_pipeline(spectral, Normalizer()).fit(X_train[:1]),
+                      spectral_weight))
     encoder = parts[0][1] if not joined else FeatureUnion(
         [(name, FrozenEstimator(part)) for name, part, _ in parts],
         transformer_weights={name: float(np.sqrt(weight)) for name, _, weight in parts},
@@ -201,7 +201,7 @@ def run_cv(args, params):
 # Columns added after rows were saved, with the value they had for those rows (every
 # run before had the nearest-prototype head and the default 10,000 episodes).
 _OLD_ROW_VALUES = {"head": "prototype", "episodes": 10000, "whitening": "-",
-                   "encoders_from": "-", "texture_weight": 0.0}
+                   "encoders_from": "-", "texture_weight": 0.0, "test_time_pool": "-"}
 
 
 def _save_merged(name, new_rows, key, **table):
@@ -222,11 +222,20 @@ def _save_merged(name, new_rows, key, **table):
         save_results(name, kept + new_rows, **table)
 
 
-def _shifted(encoder, shifts):
-    """``encoder`` with test-time shifts set, where it is a meta-trained network."""
-    if shifts and isinstance(encoder, ProtoContrastiveClassifier):
-        encoder.set_params(test_time_shifts=tuple(shifts))
+def _at_test_time(encoder, args):
+    """``encoder`` with ``--test-time-shifts`` and ``--test-time-pool`` set, where it is
+    a meta-trained network."""
+    if isinstance(encoder, ProtoContrastiveClassifier):
+        encoder.set_params(test_time_shifts=tuple(args.test_time_shifts))
+        if args.test_time_pool:  # else the pool the encoder was saved or trained with
+            encoder.set_params(test_time_pool=args.test_time_pool)
     return encoder
+
+
+def _pool_label(encoders):
+    """The meta-trained encoders' ``test_time_pool`` (- for the trained pool)."""
+    pools = {e.test_time_pool for e in encoders if isinstance(e, ProtoContrastiveClassifier)}
+    return " ".join(sorted(str(p) for p in pools if p is not None)) or "-"
 
 
 def _embedding_once(encoder):
@@ -257,12 +266,15 @@ def run_fusion(args, params):
     rows = {setting: [] for setting in settings}
     for f in args.folds:
         held_out = np.isin(y, folds(np.unique(y))[f])
-        pre = [_embedding_once(_shifted(
+        pre = [_embedding_once(_at_test_time(
             load(args.keep_models / f"{name.replace(' ', '_')}_fold{f}.safetensors"),
-            args.test_time_shifts)) for name in [args.recipe] + args.ensemble_with]
+            args)) for name in [args.recipe] + args.ensemble_with]
+        pool_label = _pool_label(pre)
+        spectral = {t: _embedding_once(SpectralStatistics(texture_weight=t))
+                    for t in args.texture_weights}
         for w, t, c, wh in settings:
             train = dict(X_train=X[~held_out], y_train=y[~held_out], probe_C=c, whitening=wh,
-                         texture_weight=t)
+                         spectral=spectral[t])
             models = {"cl2n": few_shot_model(pre, spectral_weight=w, **train),
                       "l2n": few_shot_model(pre, spectral_weight=w, centre=False, **train)}
             rows[w, t, c, wh].append(episode_scores(models, X[held_out], y[held_out],
@@ -274,18 +286,19 @@ def run_fusion(args, params):
     table = [{"recipe": " + ".join([args.recipe] + args.ensemble_with), "spectral_weight": w,
               "texture_weight": t, "head": _head_label(c), "whitening": _whitening_label(wh),
               "test_time_shifts": _shift_label(args.test_time_shifts),
+              "test_time_pool": pool_label,
               "folds": " ".join(map(str, args.folds)), "episodes": args.episodes,
               **{k: float(np.mean([r[k] for r in fold_rows])) for k in fold_rows[0]}}
              for (w, t, c, wh), fold_rows in rows.items()]
     _save_merged(
         "pretrain_esc50_fusion", table,
         ("recipe", "spectral_weight", "texture_weight", "head", "whitening",
-         "test_time_shifts", "folds"),
+         "test_time_shifts", "test_time_pool", "folds"),
         title="Learned embedding + spectral statistics: class-disjoint CV on the ESC-50 "
         "train classes",
         columns=["recipe", "spectral_weight", "texture_weight", "head", "whitening",
-                 "test_time_shifts", "folds", "episodes", "cl2n_1shot", "cl2n_5shot",
-                 "l2n_1shot", "l2n_5shot"],
+                 "test_time_shifts", "test_time_pool", "folds", "episodes", "cl2n_1shot",
+                 "cl2n_5shot", "l2n_1shot", "l2n_5shot"],
         notes=("The fold encoders of the CV table (trained on 28 train classes), scored on "
                "their 7 held-out classes as in the CV table. spectral_weight w: the cosine "
                "similarity is (1 - w) x that of the learned embedding + w x that of "
@@ -295,7 +308,8 @@ def run_fusion(args, params):
                "head: nearest cosine prototype, or `LinearProbeClassifier(C=...)` on the "
                "same embedding. whitening: the shrinkage of a `WithinClassWhitening` of "
                "the joined embedding learned on the fold's training clips, - for none. "
-               "test_time_shifts: the encoders' `test_time_shifts` (frames), - for none. "
+               "test_time_shifts: the encoders' `test_time_shifts` (frames), - for none; "
+               "test_time_pool: their `test_time_pool`, - for the trained one. "
                "cl2n: the learned embeddings centred on the training clips' mean; l2n: "
                "not."))
 
@@ -309,13 +323,13 @@ def final_encoders(args, params, train):
         rows = json.loads((RESULTS / "pretrain_esc50_final.json").read_text())["rows"]
         encoders, costs = [], []
         for path in args.encoders_from:
-            encoders += [_shifted(e, args.test_time_shifts) for e in _learned_encoders(path)]
+            encoders += [_at_test_time(e, args) for e in _learned_encoders(path)]
             costs.append(next(r for r in rows if Path(r["model"]) == path))
         return encoders, _summed(costs)
     encoders, costs = [], []
     for seed in args.seeds:  # one encoder per seed: an ensemble when several
         encoder, cost = fit_encoder({**params, "random_state": seed}, train.data, train.target)
-        encoders.append(_shifted(encoder, args.test_time_shifts))
+        encoders.append(_at_test_time(encoder, args))
         costs.append(cost)
     return encoders, _summed(costs)
 
@@ -342,7 +356,7 @@ def run_final(args, params):
     model = few_shot_model(encoders, train.data, args.spectral_weight,
                            centre=not args.no_centre, probe_C=args.probe_C,
                            y_train=train.target, whitening=args.whitening,
-                           texture_weight=args.texture_weight)
+                           spectral=SpectralStatistics(texture_weight=args.texture_weight))
     if args.model:
         save(model, args.model)
     row = {"model": str(args.model), "recipe": args.recipe, "changes": _changes(params),
@@ -353,7 +367,8 @@ def run_final(args, params):
            "whitening": _whitening_label(args.whitening),
            "encoders_from": " ".join(map(str, args.encoders_from)) or "-",
            "episodes": args.episodes,
-           "test_time_shifts": _shift_label(args.test_time_shifts), **cost}
+           "test_time_shifts": _shift_label(args.test_time_shifts),
+           "test_time_pool": _pool_label(encoders), **cost}
     if not args.no_val:  # the val classes are read only here, and scored once
         val = load_audio_folder(args.data, classes=_split(args.data, "val"), progress=True)
         row.update(episode_scores({"val": model}, val.data, val.target, args.episodes, 0))
@@ -363,7 +378,7 @@ def run_final(args, params):
         "(reported once)",
         columns=["model", "recipe", "changes", "seeds", "encoders_from", "centred",
                  "spectral_weight", "texture_weight", "head", "whitening",
-                 "test_time_shifts", "val_1shot",
+                 "test_time_shifts", "test_time_pool", "val_1shot",
                  "val_1shot_ci95", "val_5shot", "val_5shot_ci95", "train_clips_per_s",
                  "fit_seconds"],
         notes=(f"Trained on the 35 train classes; 5-way, 1 query per class, "
@@ -448,6 +463,10 @@ def main(argv=None):
     parser.add_argument("--test-time-shifts", type=int, nargs="*", default=[],
                         metavar="FRAMES", help="fusion and final: the meta-trained "
                         "encoders' test_time_shifts (test-time augmentation)")
+    parser.add_argument("--test-time-pool", default=None,
+                        help="fusion and final: set the meta-trained encoders' "
+                        "test_time_pool, e.g. flatten+stats (by default the pool they "
+                        "were saved or trained with)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0],
                         help="final: train one encoder per seed and join them")
     parser.add_argument("--encoders-from", type=Path, nargs="+", default=[],

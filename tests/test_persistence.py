@@ -181,13 +181,15 @@ def test_a_weighted_union_of_centred_embeddings_round_trips(sounds, tmp_path):
 
 def test_a_file_from_before_a_parameter_existed_loads_with_its_default(sounds, tmp_path):
     X, y = sounds
-    model = ProtoContrastiveClassifier(**ProtoContrastiveClassifier.get_test_params()).fit(X, y)
-    expected = model.transform(X)
-    del model.test_time_shifts  # as in files written before the parameter was added
-    save(model, tmp_path / "old.safetensors")
+    params = ProtoContrastiveClassifier.get_test_params()
+    model = ProtoContrastiveClassifier(**params, test_time_pool=None).fit(X, y)
+    expected = model.transform(X)  # embedded as before test_time_pool existed
+    del model.test_time_shifts, model.test_time_pool  # as in files written before the
+    save(model, tmp_path / "old.safetensors")            # parameters were added
     joblib.dump(model, tmp_path / "old.joblib")
     for loaded in (load(tmp_path / "old.safetensors"), joblib.load(tmp_path / "old.joblib")):
         assert loaded.test_time_shifts == ()
+        assert loaded.test_time_pool is None
         np.testing.assert_array_equal(loaded.transform(X), expected)
 
 

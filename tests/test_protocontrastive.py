@@ -239,6 +239,45 @@ def test_test_time_shifts_average_the_rolled_windows(sounds, fitted):
         clf.set_params(test_time_shifts=(2.5,)).transform(specs)
 
 
+def test_flatten_plus_stats_pool_joins_the_scaled_map_and_its_time_statistics():
+    maps = torch.randn(3, 4, 2, 5)  # (batch, maps, freq, time)
+    encoder = Conv4Encoder(n_maps=4, pool="flatten+stats")
+    encoder.blocks = torch.nn.Identity()  # pool a known map
+    pooled = encoder(maps)
+    rows = maps.reshape(3, 8, 5)
+    n_flat = 4 * 2 * 5
+    assert torch.allclose(pooled[:, :n_flat], maps.flatten(1) / np.sqrt(5))
+    assert torch.allclose(pooled[:, n_flat:n_flat + 8], rows.mean(2))
+    assert torch.allclose(pooled[:, n_flat + 8:], rows.std(2, correction=0))
+    # The two halves weigh alike in a cosine similarity, clip by clip.
+    assert torch.allclose(pooled[:, :n_flat].norm(dim=1), pooled[:, n_flat:].norm(dim=1))
+    with pytest.raises(ValueError, match="pool must be one of"):
+        Conv4Encoder(pool="median")
+
+
+def test_test_time_pool_changes_the_embedding_not_the_trained_network(sounds, fitted):
+    X, y = sounds
+    clf = copy.deepcopy(fitted)  # the fixture is shared, fitted with the default "auto"
+    pooled = clf.transform(X[:4])
+    plain = clf.set_params(test_time_pool=None).transform(X[:4])  # the trained flatten
+    np.testing.assert_array_equal(
+        clf.set_params(test_time_pool="flatten+stats").transform(X[:4]), pooled)
+    last_map = clf.net_.module_.encoder.blocks(
+        torch.zeros(1, 1, clf.n_mels, clf.frontend_.window_frames))
+    assert pooled.shape[1] == plain.shape[1] + 2 * last_map.shape[1] * last_map.shape[2]
+    np.testing.assert_allclose(pooled[:, :plain.shape[1]] * np.sqrt(last_map.shape[3]), plain,
+                               rtol=1e-4, atol=1e-5)
+    assert clf.net_.module_.encoder.pool == "flatten"  # only a copy pools differently
+    with pytest.raises(ValueError, match="test_time_pool=None changed its size"):
+        clf.set_params(test_time_pool=None).predict(X[:4])
+    assert clf.set_params(test_time_pool="auto").predict(X).shape == (len(X),)
+    custom = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.AdaptiveAvgPool2d(1),
+                                 torch.nn.Flatten())
+    with pytest.raises(ValueError, match="built-in conv-4 encoder"):
+        ProtoContrastiveClassifier(**dict(TINY, encoder=custom),
+                                   test_time_pool="mean").fit(X, y)
+
+
 def test_grid_search_with_class_disjoint_split_and_episode_scorer():
     X, y = make_sounds(n_classes=8, n_per_class=5, duration=0.5, sample_rate=8000,
                        random_state=1)

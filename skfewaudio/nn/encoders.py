@@ -4,8 +4,12 @@ Both take log-mel spectrograms of shape ``(batch, n_mels, n_frames)`` (or with a
 channel axis, ``(batch, 1, n_mels, n_frames)``) and return one embedding per input.
 """
 
+import math
+
 import torch
 from torch import nn
+
+CONV4_POOLS = ("flatten", "mean", "meanmax", "flatten+stats")
 
 
 def conv_block(in_channels, out_channels, pool=(2, 2)):
@@ -31,12 +35,18 @@ class Conv4Encoder(nn.Module):
     n_maps : int, default=64
         Feature maps of every block (MetaAudio: 64).
     n_blocks : int, default=4
-    pool : {"flatten", "mean", "meanmax"}, default="flatten"
+    pool : {"flatten", "mean", "meanmax", "flatten+stats"}, default="flatten"
         How the last feature map becomes a vector: ``flatten`` (MetaAudio; the
         dimension then depends on the input size, 64 x 8 x 10 = 5120 for 128 x 157),
-        ``mean`` (global average, ``n_maps`` dims, any input size) or ``meanmax``
+        ``mean`` (global average, ``n_maps`` dims, any input size), ``meanmax``
         (mean over time of the frequency-flattened map plus its max: fixed size for
-        a fixed ``n_mels``).
+        a fixed ``n_mels``) or ``flatten+stats``: the flattened map divided by the
+        square root of its time steps, then the mean and standard deviation over
+        time of each map and frequency row. The two halves then have the same norm,
+        so in a cosine similarity the position-bound map and its shift-invariant
+        summary weigh alike. It adds no weights, so a network trained with
+        ``flatten`` can embed with it (``ProtoContrastiveClassifier(test_time_pool=
+        "flatten+stats")``).
     in_stride : int, default=1
         Stride of the first convolution; 2 quarters the compute of a 128-mel input
         at some cost in resolution (useful on CPU).
@@ -46,8 +56,8 @@ class Conv4Encoder(nn.Module):
 
     def __init__(self, n_maps=64, n_blocks=4, pool="flatten", in_stride=1):
         super().__init__()
-        if pool not in ("flatten", "mean", "meanmax"):
-            raise ValueError(f"pool must be 'flatten', 'mean' or 'meanmax', got {pool!r}.")
+        if pool not in CONV4_POOLS:
+            raise ValueError(f"pool must be one of {CONV4_POOLS}, got {pool!r}.")
         blocks = [conv_block(1, n_maps)]
         blocks += [conv_block(n_maps, n_maps) for _ in range(n_blocks - 1)]
         if in_stride != 1:
@@ -62,6 +72,11 @@ class Conv4Encoder(nn.Module):
         if self.pool == "meanmax":
             frames = maps.flatten(1, 2)  # (batch, maps * freq, time)
             return torch.cat([frames.mean(dim=2), frames.amax(dim=2)], dim=1)
+        if self.pool == "flatten+stats":
+            # |flatten / sqrt(T)|^2 = |mean|^2 + |std|^2 over time: equal halves.
+            rows = maps.flatten(1, 2)  # (batch, maps * freq, time)
+            return torch.cat([rows.flatten(1) / math.sqrt(rows.shape[2]), rows.mean(dim=2),
+                              rows.std(dim=2, correction=0)], dim=1)
         return maps.flatten(1)
 
 
