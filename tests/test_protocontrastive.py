@@ -21,6 +21,7 @@ from skfewaudio.nn.encoders import Conv4Encoder, CRNNEncoder
 from skfewaudio.nn.fusion import MultiViewEncoder, ViewFusion
 from skfewaudio.nn.losses import PrototypicalLoss, ProtoContrastiveLoss
 from skfewaudio.protocontrastive import ProtoContrastiveClassifier
+from skfewaudio.protocontrastive._classifier import MIN_CORRELATION_POSITIONS, _auto_pool
 
 # A tiny front-end and network: 8 kHz, 32 mels, 0.5 s windows.
 TINY = dict(n_maps=8, n_mels=32, n_fft=256, hop_length=64, sample_rate=8000,
@@ -255,21 +256,67 @@ def test_flatten_plus_stats_pool_joins_the_scaled_map_and_its_time_statistics():
         Conv4Encoder(pool="median")
 
 
+def test_flatten_plus_texture_pool_adds_the_correlations_between_maps():
+    generator = torch.Generator().manual_seed(0)
+    maps = torch.randn(2, 3, 2, 4, generator=generator)  # (batch, maps, freq, time)
+    maps[:, 1] = 2 * maps[:, 0] + 1  # map 1 follows map 0 exactly
+    maps[:, 2] = 0.5  # map 2 is constant, as a map ReLU silenced
+    encoder = Conv4Encoder(n_maps=3, pool="flatten+texture")
+    encoder.blocks = torch.nn.Identity()
+    pooled = encoder(maps)
+    n_flat, n_stats = 3 * 2 * 4, 2 * 3 * 2
+    flat, stats, correlations = pooled.split([n_flat, n_stats, 3], dim=1)
+    stats_part = Conv4Encoder(n_maps=3, pool="flatten+stats")
+    stats_part.blocks = torch.nn.Identity()
+    expected_stats = stats_part(maps)[:, n_flat:]
+    assert torch.allclose(flat * np.sqrt(3), maps.flatten(1) / maps.flatten(1).norm(dim=1,
+                                                                                keepdim=True))
+    assert torch.allclose(stats * np.sqrt(3), expected_stats / expected_stats.norm(
+        dim=1, keepdim=True))
+    # Pairs (0, 1), (0, 2), (1, 2), scaled like the other parts.
+    unit = torch.tensor([1.0, 0.0, 0.0])
+    assert torch.allclose(correlations * np.sqrt(3), unit.expand(2, 3), atol=1e-5)
+    assert torch.allclose(pooled.norm(dim=1), torch.ones(2))
+
+
+@pytest.mark.parametrize("n_mels, n_frames, in_stride", [(128, 157, 2), (32, 63, 2), (40, 9, 1)])
+def test_map_shape_is_the_shape_of_the_last_feature_map(n_mels, n_frames, in_stride):
+    encoder = Conv4Encoder(n_maps=2, in_stride=in_stride).eval()
+    maps = encoder.blocks(torch.zeros(1, 1, n_mels, n_frames))
+    assert encoder.map_shape(n_mels, n_frames) == tuple(maps.shape[2:])
+
+
+def test_auto_pool_uses_correlations_only_over_enough_positions():
+    encoder = Conv4Encoder(n_maps=2, in_stride=2)
+    assert _auto_pool(encoder, (128, 157)) == "flatten+texture"  # 4 x 5 positions
+    assert _auto_pool(encoder, (128, 32)) == "flatten+stats"  # 4 x 1
+    assert _auto_pool(Conv4Encoder(pool="meanmax"), (128, 157)) is None  # its own pool
+
+
 def test_test_time_pool_changes_the_embedding_not_the_trained_network(sounds, fitted):
     X, y = sounds
     clf = copy.deepcopy(fitted)  # the fixture is shared, fitted with the default "auto"
-    pooled = clf.transform(X[:4])
+    auto = clf.transform(X[:4])
     plain = clf.set_params(test_time_pool=None).transform(X[:4])  # the trained flatten
-    np.testing.assert_array_equal(
-        clf.set_params(test_time_pool="flatten+stats").transform(X[:4]), pooled)
+    stats = clf.set_params(test_time_pool="flatten+stats").transform(X[:4])
+    pooled = clf.set_params(test_time_pool="flatten+texture").transform(X[:4])
     last_map = clf.net_.module_.encoder.blocks(
         torch.zeros(1, 1, clf.n_mels, clf.frontend_.window_frames))
-    assert pooled.shape[1] == plain.shape[1] + 2 * last_map.shape[1] * last_map.shape[2]
-    np.testing.assert_allclose(pooled[:, :plain.shape[1]] * np.sqrt(last_map.shape[3]), plain,
+    # The tiny window's last map has 1 x 2 positions, too few for correlations: "auto"
+    # leaves them out.
+    assert last_map.shape[2] * last_map.shape[3] < MIN_CORRELATION_POSITIONS
+    np.testing.assert_array_equal(auto, stats)
+    n_maps, n_rows = last_map.shape[1], last_map.shape[1] * last_map.shape[2]
+    assert stats.shape[1] == plain.shape[1] + 2 * n_rows
+    assert pooled.shape[1] == stats.shape[1] + n_maps * (n_maps - 1) // 2
+    np.testing.assert_allclose(stats[:, :plain.shape[1]] * np.sqrt(last_map.shape[3]), plain,
+                               rtol=1e-4, atol=1e-5)
+    unit_plain = plain / np.linalg.norm(plain, axis=1, keepdims=True)
+    np.testing.assert_allclose(pooled[:, :plain.shape[1]] * np.sqrt(3), unit_plain,
                                rtol=1e-4, atol=1e-5)
     assert clf.net_.module_.encoder.pool == "flatten"  # only a copy pools differently
-    with pytest.raises(ValueError, match="test_time_pool=None changed its size"):
-        clf.set_params(test_time_pool=None).predict(X[:4])
+    with pytest.raises(ValueError, match="test_time_pool='flatten\\+texture' changed its"):
+        clf.predict(X[:4])
     assert clf.set_params(test_time_pool="auto").predict(X).shape == (len(X),)
     custom = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.AdaptiveAvgPool2d(1),
                                  torch.nn.Flatten())

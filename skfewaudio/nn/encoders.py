@@ -7,9 +7,10 @@ channel axis, ``(batch, 1, n_mels, n_frames)``) and return one embedding per inp
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-CONV4_POOLS = ("flatten", "mean", "meanmax", "flatten+stats")
+CONV4_POOLS = ("flatten", "mean", "meanmax", "flatten+stats", "flatten+texture")
 
 
 def conv_block(in_channels, out_channels, pool=(2, 2)):
@@ -35,7 +36,8 @@ class Conv4Encoder(nn.Module):
     n_maps : int, default=64
         Feature maps of every block (MetaAudio: 64).
     n_blocks : int, default=4
-    pool : {"flatten", "mean", "meanmax", "flatten+stats"}, default="flatten"
+    pool : {"flatten", "mean", "meanmax", "flatten+stats", "flatten+texture"}, \
+default="flatten"
         How the last feature map becomes a vector: ``flatten`` (MetaAudio; the
         dimension then depends on the input size, 64 x 8 x 10 = 5120 for 128 x 157),
         ``mean`` (global average, ``n_maps`` dims, any input size), ``meanmax``
@@ -44,9 +46,14 @@ class Conv4Encoder(nn.Module):
         square root of its time steps, then the mean and standard deviation over
         time of each map and frequency row. The two halves then have the same norm,
         so in a cosine similarity the position-bound map and its shift-invariant
-        summary weigh alike. It adds no weights, so a network trained with
-        ``flatten`` can embed with it (``ProtoContrastiveClassifier(test_time_pool=
-        "flatten+stats")``).
+        summary weigh alike. ``flatten+texture``: three parts, each L2-normalised
+        and weighted 1/sqrt(3): the flattened map, those statistics, and the
+        correlations between maps over the map's positions (mel rows x time steps;
+        the upper triangle), a texture statistic in the sense of McDermott &
+        Simoncelli (2011) and Gatys et al. (2015); they need a map of enough
+        positions (16 or more) to be more than noise. Neither adds weights, so a network
+        trained with ``flatten`` can embed with them
+        (``ProtoContrastiveClassifier(test_time_pool=...)``).
     in_stride : int, default=1
         Stride of the first convolution; 2 quarters the compute of a 128-mel input
         at some cost in resolution (useful on CPU).
@@ -77,7 +84,37 @@ class Conv4Encoder(nn.Module):
             rows = maps.flatten(1, 2)  # (batch, maps * freq, time)
             return torch.cat([rows.flatten(1) / math.sqrt(rows.shape[2]), rows.mean(dim=2),
                               rows.std(dim=2, correction=0)], dim=1)
+        if self.pool == "flatten+texture":
+            rows = maps.flatten(1, 2)
+            parts = [maps.flatten(1),
+                     torch.cat([rows.mean(dim=2), rows.std(dim=2, correction=0)], dim=1),
+                     map_correlations(maps)]
+            return torch.cat([F.normalize(part, dim=1) for part in parts], dim=1) / math.sqrt(3)
         return maps.flatten(1)
+
+    def map_shape(self, n_mels, n_frames):
+        """(mel rows, time steps) of the last feature map for an input of that size."""
+        shape = (n_mels, n_frames)
+        for block in self.blocks:
+            conv, pool = block[0], block[-1]  # ceil-mode pooling, "same" convolutions
+            shape = tuple(-(-n // s) for n, s in zip(shape, conv.stride))
+            shape = tuple(-(-n // s) for n, s in zip(shape, _pair(pool.stride)))
+        return shape
+
+
+def _pair(value):
+    return value if isinstance(value, tuple) else (value, value)
+
+
+def map_correlations(maps):
+    """Correlations between the maps of ``maps`` (batch, maps, freq, time) over their
+    positions: the upper triangle of each clip's (maps x maps) correlation matrix. A
+    map that is constant over the positions correlates 0 with every other."""
+    positions = maps.flatten(2)
+    centred = F.normalize(positions - positions.mean(dim=2, keepdim=True), dim=2)
+    correlation = centred @ centred.transpose(1, 2)
+    upper = torch.triu_indices(maps.shape[1], maps.shape[1], offset=1, device=maps.device)
+    return correlation[:, upper[0], upper[1]]
 
 
 class CRNNEncoder(nn.Module):

@@ -118,23 +118,25 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
         ``predict_proba``, the base prototypes, validation) and costs one forward
         pass per roll; it can be changed after ``fit`` with ``set_params``, and
         ``prototypes_`` then still hold the embeddings of the fit.
-    test_time_pool : {"auto", "flatten", "mean", "meanmax", "flatten+stats"} or None, \
-default="auto"
+    test_time_pool : {"auto", "flatten", "mean", "meanmax", "flatten+stats", \
+"flatten+texture"} or None, default="auto"
         How the built-in conv-4 encoder turns its last feature map into the embedding
         (its ``pool``, see :class:`~skfewaudio.nn.Conv4Encoder`) when embedding, in
         place of the pool it was trained with (``None``). Pooling has no weights, so a
         network trained with one pool embeds with another. ``"auto"``:
-        ``"flatten+stats"`` for the conv-4 trained with ``"flatten"`` (the default),
+        ``"flatten+texture"`` for the conv-4 trained with ``"flatten"`` (the default),
         which adds, to the trained flattened map, the mean and spread over time of
-        each map and frequency row (+1.6-1.8 / +0.9-1.0 points for one encoder alone,
-        +0.8 / +0.5 in the committed ESC-50 recipe, in class-disjoint selection:
-        ``docs/protocontrastive.md``); the trained pool for other encoders. The
-        training steps are unchanged; it applies wherever the network embeds
-        (``transform``, ``predict_proba``, the base prototypes, and validation, so
-        the epoch it keeps). Settable after ``fit``;
-        when that changes the embedding's size, ``transform`` works and ``predict``
-        asks for a refit (``prototypes_`` hold the fit's embeddings). Files and
-        pickles written before the parameter existed load with ``None``.
+        each map and frequency row and the correlations between maps (+1.9-2.3 /
+        +2.3-2.7 points for one encoder alone, +1.3 / +1.0 in the committed ESC-50
+        recipe, in class-disjoint selection: ``docs/protocontrastive.md``); but
+        ``"flatten+stats"``, without the correlations, where the last map has fewer
+        than 16 positions (mel rows x time steps; 20 for a 5-second window at the
+        defaults), too few to estimate them; the trained pool for other encoders. The training steps are unchanged; it
+        applies wherever the network embeds (``transform``, ``predict_proba``, the
+        base prototypes, and validation, so the epoch it keeps). Settable after
+        ``fit``; when that changes the embedding's size, ``transform`` works and
+        ``predict`` asks for a refit (``prototypes_`` hold the fit's embeddings).
+        Files and pickles written before the parameter existed load with ``None``.
     validation_episodes : int, default=500
         Validation episodes (5-way, ``validation_shot``-shot, one query per class)
         when ``fit`` is given ``X_val, y_val``.
@@ -406,7 +408,7 @@ default="auto"
     def _embed_windows(self, module, spectrograms):
         """Window embeddings; with ``test_time_shifts``, each is the mean of the
         embeddings of the window and of its circular rolls along time."""
-        module = self._test_time_pooled(module)
+        module = self._test_time_pooled(module, spectrograms.shape[-2:])
         shifts = tuple(self.test_time_shifts)
         if not all(isinstance(s, Integral) for s in shifts):
             raise ValueError("test_time_shifts must be whole numbers of frames, got "
@@ -420,13 +422,13 @@ default="auto"
 
         return self._embed_batches(module, spectrograms, forward=mean_over_rolls)
 
-    def _test_time_pooled(self, module):
+    def _test_time_pooled(self, module, window_shape):
         """``module``, or a copy whose conv-4 encoder pools as ``test_time_pool``."""
         encoder = getattr(module, "encoder", None)
         conv4 = isinstance(encoder, Conv4Encoder)
         pool = self.test_time_pool
         if pool == "auto":
-            pool = "flatten+stats" if conv4 and encoder.pool == "flatten" else None
+            pool = _auto_pool(encoder, window_shape) if conv4 else None
         if pool is None:
             return module
         if not conv4:
@@ -497,3 +499,19 @@ default="auto"
         tags.transformer_tags.preserves_dtype = ["float32"]
         tags.non_deterministic = False
         return tags
+
+
+# Correlations between maps estimated over fewer positions of the last map are noise:
+# over 2 they cost 7 points on the tests' synthetic sounds; the 20 positions of a
+# 5-second window at the defaults gained 1.1-1.3 points at 5-shot on ESC-50.
+MIN_CORRELATION_POSITIONS = 16
+
+
+def _auto_pool(encoder, window_shape):
+    """What ``test_time_pool="auto"`` means for a conv-4 ``encoder``: the texture
+    statistics of its map where it was trained flattened (the correlations only over
+    at least ``MIN_CORRELATION_POSITIONS`` positions), else its own pool."""
+    if encoder.pool != "flatten":
+        return None
+    rows, steps = encoder.map_shape(*window_shape)
+    return "flatten+texture" if rows * steps >= MIN_CORRELATION_POSITIONS else "flatten+stats"
