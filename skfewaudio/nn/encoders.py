@@ -51,8 +51,8 @@ default="flatten"
         correlations between maps over the map's positions (mel rows x time steps;
         the upper triangle), a texture statistic in the sense of McDermott &
         Simoncelli (2011) and Gatys et al. (2015); they need a map of enough
-        positions (16 or more) to be more than noise. Neither adds weights, so a network
-        trained with ``flatten`` can embed with them
+        positions (16 or more) to be more than noise. Neither adds weights, so a
+        network trained with ``flatten`` can embed with them
         (``ProtoContrastiveClassifier(test_time_pool=...)``).
     in_stride : int, default=1
         Stride of the first convolution; 2 quarters the compute of a 128-mel input
