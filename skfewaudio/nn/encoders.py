@@ -81,14 +81,10 @@ default="flatten"
             return torch.cat([frames.mean(dim=2), frames.amax(dim=2)], dim=1)
         if self.pool == "flatten+stats":
             # |flatten / sqrt(T)|^2 = |mean|^2 + |std|^2 over time: equal halves.
-            rows = maps.flatten(1, 2)  # (batch, maps * freq, time)
-            return torch.cat([rows.flatten(1) / math.sqrt(rows.shape[2]), rows.mean(dim=2),
-                              rows.std(dim=2, correction=0)], dim=1)
+            return torch.cat([maps.flatten(1) / math.sqrt(maps.shape[3]),
+                              time_statistics(maps)], dim=1)
         if self.pool == "flatten+texture":
-            rows = maps.flatten(1, 2)
-            parts = [maps.flatten(1),
-                     torch.cat([rows.mean(dim=2), rows.std(dim=2, correction=0)], dim=1),
-                     map_correlations(maps)]
+            parts = [maps.flatten(1), time_statistics(maps), map_correlations(maps)]
             return torch.cat([F.normalize(part, dim=1) for part in parts], dim=1) / math.sqrt(3)
         return maps.flatten(1)
 
@@ -104,6 +100,13 @@ default="flatten"
 
 def _pair(value):
     return value if isinstance(value, tuple) else (value, value)
+
+
+def time_statistics(maps):
+    """Mean, then standard deviation, over time of each map and frequency row of
+    ``maps`` (batch, maps, freq, time)."""
+    rows = maps.flatten(1, 2)  # (batch, maps * freq, time)
+    return torch.cat([rows.mean(dim=2), rows.std(dim=2, correction=0)], dim=1)
 
 
 def map_correlations(maps):
