@@ -147,11 +147,16 @@ def episode_scores(models, X, y, episodes, seed):
     return row
 
 
-def fit_encoder(params, X, y, seed_offset=0):
-    """The recipe's encoder fitted on (X, y), and its training cost."""
+def fit_encoder(params, X, y, seed_offset=0, start_from=None):
+    """The recipe's encoder fitted on (X, y), and its training cost; ``start_from`` (a
+    fitted ProtoContrastiveClassifier) gives the conv-4 its starting weights."""
     params = {**params, "random_state": params["random_state"] + seed_offset}
+    if start_from is not None:
+        params["encoder"] = start_from.net_.module_.encoder  # copied by the estimator
     if params.pop("estimator", None) == "protocontrastive":
         model = ProtoContrastiveClassifier(**params).fit(X, y)
+        if start_from is not None:  # the same conv-4, so skfewaudio.save can store it
+            model.set_params(encoder=start_from.encoder)
         per_epoch = model.episodes_per_epoch * model.n_way * (model.n_shot + model.n_query)
     else:
         model = SupConPretrainer(**params).fit(X, y)
@@ -169,7 +174,8 @@ def run_cv(args, params):
     fold_rows = []
     for f in args.folds:
         held_out = np.isin(y, folds(np.unique(y))[f])
-        pre, cost = fit_encoder(params, specs[~held_out], y[~held_out], f)
+        start = args.start_from and load(str(args.start_from).format(fold=f))
+        pre, cost = fit_encoder(params, specs[~held_out], y[~held_out], f, start)
         if args.keep_models:
             args.keep_models.mkdir(parents=True, exist_ok=True)
             save(pre, args.keep_models / f"{args.recipe.replace(' ', '_')}_fold{f}.safetensors")
@@ -179,7 +185,7 @@ def run_cv(args, params):
                                                    args.episodes, f)})
         print(f"fold {f}: " + ", ".join(f"{k} {v:.2f}" for k, v in fold_rows[-1].items()
                                         if k.endswith("shot")), flush=True)
-    row = {"recipe": args.recipe, "changes": _changes(params),
+    row = {"recipe": args.recipe, "changes": _changes(params, args.start_from),
            "folds": " ".join(map(str, args.folds)), "episodes": args.episodes}
     for key in fold_rows[0]:
         row[key] = float(np.mean([r[key] for r in fold_rows]))
@@ -327,8 +333,10 @@ def final_encoders(args, params, train):
             costs.append(next(r for r in rows if Path(r["model"]) == path))
         return encoders, _summed(costs)
     encoders, costs = [], []
-    for seed in args.seeds:  # one encoder per seed: an ensemble when several
-        encoder, cost = fit_encoder({**params, "random_state": seed}, train.data, train.target)
+    starts = _learned_encoders(args.start_from) if args.start_from else [None] * len(args.seeds)
+    for seed, start in zip(args.seeds, starts, strict=True):  # several seeds: an ensemble
+        encoder, cost = fit_encoder({**params, "random_state": seed}, train.data, train.target,
+                                    start_from=start)
         encoders.append(_at_test_time(encoder, args))
         costs.append(cost)
     return encoders, _summed(costs)
@@ -359,7 +367,8 @@ def run_final(args, params):
                            spectral=SpectralStatistics(texture_weight=args.texture_weight))
     if args.model:
         save(model, args.model)
-    row = {"model": str(args.model), "recipe": args.recipe, "changes": _changes(params),
+    row = {"model": str(args.model), "recipe": args.recipe,
+           "changes": _changes(params, args.start_from),
            "seeds": " ".join(str(e.random_state) for e in encoders),
            "centred": not args.no_centre,
            "spectral_weight": args.spectral_weight, "texture_weight": args.texture_weight,
@@ -386,11 +395,13 @@ def run_final(args, params):
                f"the command and hardware below are the last run's."))
 
 
-def _changes(params):
+def _changes(params, start_from=None):
     """The recipe's settings that differ from its base recipe's."""
     protocontrastive = params.get("estimator") == "protocontrastive"
     base = RECIPES["protocontrastive"] if protocontrastive else _BASE
     changed = ", ".join(f"{k}={v}" for k, v in params.items() if base.get(k, None) != v)
+    if start_from:
+        changed += f"{', ' if changed else ''}started from {start_from}"
     if protocontrastive:
         defaults = "base recipe (SupCon + fusion, 1,600 episodes)"
         return f"{defaults}; {changed}" if changed else defaults
@@ -474,6 +485,11 @@ def main(argv=None):
                         help="final: instead of training, join the encoders of these "
                         "saved models (rows of pretrain_esc50_final.json), e.g. to give "
                         "them another head or join seeds trained in parallel")
+    parser.add_argument("--start-from", type=Path, default=None, metavar="PATH",
+                        help="cv: a kept fold model, {fold} in the path standing for the "
+                        "fold; final: a saved model, its encoders in --seeds order. Each "
+                        "conv-4 starts from that model's weights (a warm restart: new "
+                        "fusion and projection heads, optimizer and schedule)")
     parser.add_argument("--no-val", action="store_true",
                         help="final: train and save, but leave the val classes unscored "
                         "(a seed to be joined by a later --encoders-from run)")
