@@ -151,9 +151,12 @@ def fit_encoder(params, X, y, seed_offset=0, start_from=None):
     """The recipe's encoder fitted on (X, y), and its training cost; ``start_from`` (a
     fitted ProtoContrastiveClassifier) gives the conv-4 its starting weights."""
     params = {**params, "random_state": params["random_state"] + seed_offset}
-    if start_from is not None:
-        params["encoder"] = start_from.net_.module_.encoder  # copied by the estimator
-    if params.pop("estimator", None) == "protocontrastive":
+    protocontrastive = params.pop("estimator", None) == "protocontrastive"
+    if start_from is not None and not protocontrastive:
+        raise ValueError("--start-from applies to protocontrastive recipes only.")
+    if protocontrastive:
+        if start_from is not None:
+            params["encoder"] = start_from.net_.module_.encoder  # copied by the estimator
         model = ProtoContrastiveClassifier(**params).fit(X, y)
         if start_from is not None:  # the same conv-4, so skfewaudio.save can store it
             model.set_params(encoder=start_from.encoder)
