@@ -499,6 +499,9 @@ def main(argv=None):
     parser.add_argument("--no-centre", action="store_true",
                         help="final: do not centre the learned embeddings (L2N, not CL2N)")
     args = parser.parse_args(argv)
+    if args.start_from and args.encoders_from:  # joining saved encoders trains nothing
+        parser.error("--start-from trains from saved weights; --encoders-from trains "
+                     "nothing: give one of them.")
     if args.threads:
         torch.set_num_threads(args.threads)
     params = recipe_params(args.recipe, args.set)
