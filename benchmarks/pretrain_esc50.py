@@ -41,13 +41,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from _results import DEFAULT_ESC50, RESULTS, save_results
 from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
-from skorch.callbacks import Callback
-from torch import nn
 
 from skfewaudio import (
     LinearProbeClassifier,
@@ -150,72 +147,10 @@ def episode_scores(models, X, y, episodes, seed):
     return row
 
 
-class Distillation(Callback):
-    """Distil fitted ``teachers`` (ProtoContrastiveClassifiers) into the net trained.
-
-    For each training episode the teachers embed the clean windows (with their
-    ``test_time_pool``); each window's softmax over its cosine similarities to the
-    other windows of the episode (at ``temperature``) is the target of the student's
-    (its fused embedding), and ``weight`` x their KL divergence joins the loss. The
-    teachers see the same data as the student, so their log-mel normalisation is the
-    same. The net's own criterion is put back when training ends.
-    """
-
-    def __init__(self, teachers, weight=1.0, temperature=0.1):
-        self.teachers = teachers
-        self.weight = weight
-        self.temperature = temperature
-
-    def on_train_begin(self, net, **kwargs):
-        self.criterion_ = net.criterion_
-        net.criterion_ = _DistilledLoss(self.criterion_, self.weight, self.temperature)
-
-    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
-        net.criterion_.target = self._similarities(batch[0]) if training else None
-
-    def on_train_end(self, net, **kwargs):
-        net.criterion_ = self.criterion_
-
-    def _similarities(self, windows):
-        with torch.no_grad():
-            parts = []
-            for teacher in self.teachers:
-                module = teacher._test_time_pooled(teacher.net_.module_, windows.shape[-2:])
-                parts.append(F.normalize(module.eval()(windows).float(), dim=1))
-            joined = torch.cat(parts, dim=1) / len(parts) ** 0.5
-            return joined @ joined.T
-
-
-class _DistilledLoss(nn.Module):
-    """``loss`` plus ``weight`` x KL(teacher || student) of each window's similarity
-    distribution over the other windows; ``target`` holds the teachers' similarities."""
-
-    def __init__(self, loss, weight, temperature):
-        super().__init__()
-        self.loss, self.weight, self.temperature = loss, weight, temperature
-        self.target = None
-
-    def forward(self, output, labels, n_support):
-        loss = self.loss(output, labels, n_support)
-        if self.target is None:
-            return loss
-        student = F.normalize(output[0].float(), dim=1)
-        off_diagonal = ~torch.eye(len(student), dtype=torch.bool)
-        log_p = F.log_softmax((student @ student.T)[off_diagonal].view(len(student), -1)
-                              / self.temperature, dim=1)
-        log_q = F.log_softmax(self.target[off_diagonal].view(len(student), -1)
-                              / self.temperature, dim=1)
-        return loss + self.weight * F.kl_div(log_p, log_q, log_target=True,
-                                             reduction="batchmean")
-
-
-def fit_encoder(params, X, y, seed_offset=0, start_from=None, teachers=()):
+def fit_encoder(params, X, y, seed_offset=0, start_from=None):
     """The recipe's encoder fitted on (X, y), and its training cost; ``start_from`` (a
-    fitted ProtoContrastiveClassifier) gives the conv-4 its starting weights, and
-    ``teachers`` (fitted ProtoContrastiveClassifiers) are distilled into it."""
+    fitted ProtoContrastiveClassifier) gives the conv-4 its starting weights."""
     params = {**params, "random_state": params["random_state"] + seed_offset}
-    if teachers:
-        params["callbacks"] = [Distillation(teachers)]
     protocontrastive = params.pop("estimator", None) == "protocontrastive"
     if start_from is not None and not protocontrastive:
         raise ValueError("--start-from applies to protocontrastive recipes only.")
@@ -225,8 +160,6 @@ def fit_encoder(params, X, y, seed_offset=0, start_from=None, teachers=()):
         model = ProtoContrastiveClassifier(**params).fit(X, y)
         if start_from is not None:  # the same conv-4, so skfewaudio.save can store it
             model.set_params(encoder=start_from.encoder)
-        if teachers:  # trained; the teachers are not part of the model
-            model.set_params(callbacks=None)
         per_epoch = model.episodes_per_epoch * model.n_way * (model.n_shot + model.n_query)
     else:
         model = SupConPretrainer(**params).fit(X, y)
@@ -245,9 +178,7 @@ def run_cv(args, params):
     for f in args.folds:
         held_out = np.isin(y, folds(np.unique(y))[f])
         start = args.start_from and load(str(args.start_from).format(fold=f))
-        teachers = [_at_test_time(load(str(path).format(fold=f)), args)
-                    for path in args.distil_from]
-        pre, cost = fit_encoder(params, specs[~held_out], y[~held_out], f, start, teachers)
+        pre, cost = fit_encoder(params, specs[~held_out], y[~held_out], f, start)
         if args.keep_models:
             args.keep_models.mkdir(parents=True, exist_ok=True)
             save(pre, args.keep_models / f"{args.recipe.replace(' ', '_')}_fold{f}.safetensors")
@@ -257,8 +188,7 @@ def run_cv(args, params):
                                                    args.episodes, f)})
         print(f"fold {f}: " + ", ".join(f"{k} {v:.2f}" for k, v in fold_rows[-1].items()
                                         if k.endswith("shot")), flush=True)
-    row = {"recipe": args.recipe,
-           "changes": _changes(params, args.start_from, args.distil_from),
+    row = {"recipe": args.recipe, "changes": _changes(params, args.start_from),
            "folds": " ".join(map(str, args.folds)), "episodes": args.episodes}
     for key in fold_rows[0]:
         row[key] = float(np.mean([r[key] for r in fold_rows]))
@@ -468,15 +398,13 @@ def run_final(args, params):
                f"the command and hardware below are the last run's."))
 
 
-def _changes(params, start_from=None, distil_from=()):
+def _changes(params, start_from=None):
     """The recipe's settings that differ from its base recipe's."""
     protocontrastive = params.get("estimator") == "protocontrastive"
     base = RECIPES["protocontrastive"] if protocontrastive else _BASE
     changed = ", ".join(f"{k}={v}" for k, v in params.items() if base.get(k, None) != v)
     if start_from:
         changed += f"{', ' if changed else ''}started from {start_from}"
-    if distil_from:
-        changed += f"{', ' if changed else ''}distilled from {' + '.join(map(str, distil_from))}"
     if protocontrastive:
         defaults = "base recipe (SupCon + fusion, 1,600 episodes)"
         return f"{defaults}; {changed}" if changed else defaults
@@ -565,10 +493,6 @@ def main(argv=None):
                         "fold; final: a saved model, its encoders in --seeds order. Each "
                         "conv-4 starts from that model's weights (a warm restart: new "
                         "fusion and projection heads, optimizer and schedule)")
-    parser.add_argument("--distil-from", type=Path, nargs="+", default=[], metavar="PATH",
-                        help="cv: kept fold models ({fold} in each path standing for the "
-                        "fold), distilled into each fold's encoder as it trains (see "
-                        "Distillation); read with --test-time-pool where given")
     parser.add_argument("--no-val", action="store_true",
                         help="final: train and save, but leave the val classes unscored "
                         "(a seed to be joined by a later --encoders-from run)")
