@@ -147,12 +147,16 @@ def test_optimizer_and_its_settings_are_passed_through(make, sounds):
     assert group["momentum"] == 0.5 and group["nesterov"]
 
 
-def test_default_optimizer_settings_are_updated_not_replaced(sounds):
-    est = _supcon(max_epochs=1, weight_decay=1e-3,
-                  optimizer_params={"momentum": 0.5}).fit(*sounds)
+@pytest.mark.parametrize("make, optimizer, setting", [
+    (_supcon, torch.optim.SGD, ("momentum", 0.5)),
+    (_proto, torch.optim.Adam, ("betas", (0.5, 0.9))),
+])
+def test_default_optimizer_settings_are_updated_not_replaced(make, optimizer, setting, sounds):
+    key, value = setting
+    est = make(max_epochs=1, weight_decay=1e-3, optimizer_params={key: value}).fit(*sounds)
     group = est.net_.optimizer_.param_groups[0]
-    assert isinstance(est.net_.optimizer_, torch.optim.SGD)
-    assert group["momentum"] == 0.5 and group["weight_decay"] == 1e-3
+    assert isinstance(est.net_.optimizer_, optimizer)
+    assert group[key] == value and group["weight_decay"] == 1e-3
 
 
 def test_user_callbacks_run_and_are_not_modified(make, sounds):

@@ -392,6 +392,9 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
             projection_dim=self.projection_dim if self.contrastive is not None else None,
         )
 
+    def _default_optimizer(self):
+        return torch.optim.Adam, {"weight_decay": self.weight_decay}
+
     def _criterion(self):
         return ProtoContrastiveLoss(
             PrototypicalLoss(self.metric), contrastive=self.contrastive,
