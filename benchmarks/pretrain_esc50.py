@@ -154,6 +154,12 @@ def fit_encoder(params, X, y, seed_offset=0, start_from=None):
     protocontrastive = params.pop("estimator", None) == "protocontrastive"
     if start_from is not None and not protocontrastive:
         raise ValueError("--start-from applies to protocontrastive recipes only.")
+    shape = ("n_maps", "in_stride")  # what the conv-4's weights depend on
+    if start_from is not None and any(getattr(start_from, k) != params[k] for k in shape):
+        raise ValueError(f"--start-from: the saved conv-4 has {start_from.n_maps} maps and "
+                         f"first stride {start_from.in_stride}, the recipe "
+                         f"{params['n_maps']} and {params['in_stride']}; the model saved "
+                         "after training would not load.")
     if protocontrastive:
         if start_from is not None:
             params["encoder"] = start_from.net_.module_.encoder  # copied by the estimator
