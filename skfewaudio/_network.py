@@ -33,7 +33,6 @@ from ._callbacks import CHECKPOINT_FILE, TrainingCheckpoint
 from ._persistence import default_missing_parameters
 from ._torch_utils import resolve_device, torch_seed
 from ._validation import check_query_labels
-from .nn.inference import inference_module
 
 __all__ = ["NetworkEstimator", "NetworkClassifierMixin", "NETWORK_PARAMETER_CONSTRAINTS"]
 
@@ -199,15 +198,14 @@ class NetworkEstimator(BaseEstimator):
         return net
 
     # -------------------------------------------------------------- inference
-    def _embed_batches(self, module, inputs, forward=None):
+    def _embed_batches(self, fast, inputs, forward=None):
         """``forward(fast, batch)`` over ``inputs`` (an array or tensor of rows) in
         batches of ``embed_batch_size``; float32.
 
-        ``fast`` is :func:`~skfewaudio.nn.inference_module` of ``module`` (an eval-mode
-        copy with batch norm folded in); ``forward=None`` calls it on the batch.
+        ``fast`` is an :func:`~skfewaudio.nn.inference_module` (an eval-mode copy
+        with batch norm folded in); ``forward=None`` calls it on the batch.
         """
         device = self.net_.device if hasattr(self, "net_") else self._device()
-        fast = inference_module(module)
         forward = fast if forward is None else partial(forward, fast)
         outputs = []
         with torch.inference_mode():

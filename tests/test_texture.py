@@ -7,7 +7,6 @@ from skfewaudio import MelSpectrogram, SpectralStatistics, load, save
 from skfewaudio.features._texture import (
     MODULATION_EDGES_HZ,
     MODULATION_GROUPS,
-    correlations,
     modulation_power,
     texture_block_sizes,
     texture_features,
@@ -41,13 +40,6 @@ def test_modulation_power_of_a_stationary_texture_does_not_depend_on_length(rng)
     long = modulation_power(envelopes, FRAME_RATE)
     other = modulation_power(_modulated_envelopes(0.5, 8.0, rng), FRAME_RATE)
     assert np.linalg.norm(short - long) < 0.3 * np.linalg.norm(long - other)
-
-
-def test_correlations_of_shared_opposite_and_constant_envelopes(rng):
-    shared = rng.normal(size=100)
-    signals = np.stack([shared, 2 * shared + 1, -shared, np.full(100, 3.0)])[None]
-    pairs = correlations(signals)[0]  # (0,1) (0,2) (0,3) (1,2) (1,3) (2,3)
-    np.testing.assert_allclose(pairs, [1, -1, 0, -1, 0, 0], atol=1e-12)
 
 
 def test_silence_and_single_frames_give_finite_features():

@@ -1,7 +1,6 @@
 """Audio-language backbones: the protocol, a registry of named ones, the offline one."""
 
 import math
-import os
 from typing import Protocol, runtime_checkable
 
 import numpy as np

@@ -18,6 +18,7 @@ from .._validation import (
     warn_padded_clips,
 )
 from ..nn.frontend import LogMelSpectrogram
+from ..nn.statistics import mean_std_over_time
 
 _FRONTEND_CONSTRAINTS = {
     "sample_rate": [Interval(Integral, 1, None, closed="left")],
@@ -257,4 +258,6 @@ def pool_by_length(X, module, pool, n_features, *, batch_size, device, dtype=np.
 
 
 def _mean_std_over_time(spectrograms):
-    return np.concatenate([spectrograms.mean(axis=2), spectrograms.std(axis=2)], axis=1)
+    """:func:`~skfewaudio.nn.statistics.mean_std_over_time` of a numpy array (copied
+    into torch: the caller's array may be read-only)."""
+    return mean_std_over_time(torch.tensor(spectrograms)).numpy()

@@ -22,6 +22,9 @@ from itertools import pairwise
 
 import numpy as np
 import scipy.fft
+import torch
+
+from ..nn.statistics import correlations
 
 MODULATION_GROUPS = 8
 MODULATION_EDGES_HZ = (0.2, 0.4, 0.6, 0.8, 1.2, 1.6, 2.2, 3.0, 4.0, 5.4, 7.2, 9.6, 12.8, 16.0)
@@ -55,8 +58,8 @@ def texture_features(log_mel, frame_rate):
     cepstra = scipy.fft.dct(log_mel, type=2, norm="ortho", axis=1)
     return np.concatenate([
         modulation_power(band_groups(log_mel, MODULATION_GROUPS), frame_rate),
-        correlations(band_groups(log_mel, min(CORRELATION_GROUPS, n_mels))),
-        correlations(cepstra[:, 1 : 1 + min(CORRELATION_MFCCS, n_mels - 1)]),
+        _correlations(band_groups(log_mel, min(CORRELATION_GROUPS, n_mels))),
+        _correlations(cepstra[:, 1 : 1 + min(CORRELATION_MFCCS, n_mels - 1)]),
     ], axis=1)
 
 
@@ -88,19 +91,9 @@ def modulation_power(envelopes, frame_rate):
     return np.log(np.stack(bands, axis=2) + _MODULATION_FLOOR).reshape(len(envelopes), -1)
 
 
-def correlations(signals):
-    """Correlation over time of each pair of rows, shape (n, k * (k - 1) / 2).
-
-    A row constant over time (silence, a single frame) correlates 0 with every other.
-    """
-    centred = signals - signals.mean(axis=2, keepdims=True)
-    covariance = np.einsum("nit,njt->nij", centred, centred) / signals.shape[2]
-    std = np.sqrt(np.einsum("nii->ni", covariance))
-    constant = std <= 1e-8 * std.max(axis=1, keepdims=True)  # relative to the clip's own
-    inverse = np.divide(1.0, std, out=np.zeros_like(std), where=~constant)
-    corr = covariance * inverse[:, :, None] * inverse[:, None, :]
-    upper = np.triu_indices(signals.shape[1], k=1)
-    return corr[:, upper[0], upper[1]]
+def _correlations(signals):
+    """:func:`skfewaudio.nn.statistics.correlations` of a numpy array."""
+    return correlations(torch.from_numpy(signals)).numpy()
 
 
 def _interpolate(spectrum, freqs, at):

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .statistics import correlations, mean_std_over_time
+
 CONV4_POOLS = ("flatten", "mean", "meanmax", "flatten+stats", "flatten+texture")
 
 
@@ -74,17 +76,18 @@ default="flatten"
 
     def forward(self, spec):
         maps = self.blocks(_with_channel(spec))  # (batch, maps, freq, time)
+        rows = maps.flatten(1, 2)  # (batch, maps * freq, time)
         if self.pool == "mean":
             return maps.mean(dim=(2, 3))
         if self.pool == "meanmax":
-            frames = maps.flatten(1, 2)  # (batch, maps * freq, time)
-            return torch.cat([frames.mean(dim=2), frames.amax(dim=2)], dim=1)
+            return torch.cat([rows.mean(dim=2), rows.amax(dim=2)], dim=1)
         if self.pool == "flatten+stats":
             # |flatten / sqrt(T)|^2 = |mean|^2 + |std|^2 over time: equal halves.
             return torch.cat([maps.flatten(1) / math.sqrt(maps.shape[3]),
-                              time_statistics(maps)], dim=1)
+                              mean_std_over_time(rows)], dim=1)
         if self.pool == "flatten+texture":
-            parts = [maps.flatten(1), time_statistics(maps), map_correlations(maps)]
+            # The correlations are between whole maps, over all their positions.
+            parts = [maps.flatten(1), mean_std_over_time(rows), correlations(maps.flatten(2))]
             return torch.cat([F.normalize(part, dim=1) for part in parts], dim=1) / math.sqrt(3)
         return maps.flatten(1)
 
@@ -100,24 +103,6 @@ default="flatten"
 
 def _pair(value):
     return value if isinstance(value, tuple) else (value, value)
-
-
-def time_statistics(maps):
-    """Mean, then standard deviation, over time of each map and frequency row of
-    ``maps`` (batch, maps, freq, time)."""
-    rows = maps.flatten(1, 2)  # (batch, maps * freq, time)
-    return torch.cat([rows.mean(dim=2), rows.std(dim=2, correction=0)], dim=1)
-
-
-def map_correlations(maps):
-    """Correlations between the maps of ``maps`` (batch, maps, freq, time) over their
-    positions: the upper triangle of each clip's (maps x maps) correlation matrix. A
-    map that is constant over the positions correlates 0 with every other."""
-    positions = maps.flatten(2)
-    centred = F.normalize(positions - positions.mean(dim=2, keepdim=True), dim=2)
-    correlation = centred @ centred.transpose(1, 2)
-    upper = torch.triu_indices(maps.shape[1], maps.shape[1], offset=1, device=maps.device)
-    return correlation[:, upper[0], upper[1]]
 
 
 class CRNNEncoder(nn.Module):

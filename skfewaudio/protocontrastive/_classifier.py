@@ -1,6 +1,5 @@
 """ProtoContrastiveClassifier: prototypical meta-training with a contrastive term."""
 
-import copy
 from numbers import Integral, Real
 
 import numpy as np
@@ -23,6 +22,7 @@ from .._validation import (
 )
 from .._windows import LogMelWindows, combine_by_clip
 from ..nn.encoders import CONV4_POOLS, Conv4Encoder
+from ..nn.inference import inference_module
 from ..nn.losses import PrototypicalLoss, ProtoContrastiveLoss
 from ._training import EpisodeLoader, EpisodeStream, EpisodicNet, protocontrastive_network
 
@@ -412,36 +412,36 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
     def _embed_windows(self, module, spectrograms):
         """Window embeddings; with ``test_time_shifts``, each is the mean of the
         embeddings of the window and of its circular rolls along time."""
-        module = self._test_time_pooled(module, spectrograms.shape[-2:])
+        fast = self._inference_copy(module, spectrograms.shape[-2:])
         shifts = tuple(self.test_time_shifts)
         if not all(isinstance(s, Integral) for s in shifts):
             raise ValueError("test_time_shifts must be whole numbers of frames, got "
                              f"{self.test_time_shifts!r}.")
         if not shifts:
-            return self._embed_batches(module, spectrograms)
+            return self._embed_batches(fast, spectrograms)
 
         def mean_over_rolls(fast, batch):  # the rolls of a batch in one forward pass
             views = torch.cat([batch] + [torch.roll(batch, s, dims=-1) for s in shifts])
             return fast(views).view(len(shifts) + 1, len(batch), -1).mean(dim=0)
 
-        return self._embed_batches(module, spectrograms, forward=mean_over_rolls)
+        return self._embed_batches(fast, spectrograms, forward=mean_over_rolls)
 
-    def _test_time_pooled(self, module, window_shape):
-        """``module``, or a copy whose conv-4 encoder pools as ``test_time_pool``."""
+    def _inference_copy(self, module, window_shape):
+        """:func:`~skfewaudio.nn.inference_module` of ``module``, its conv-4 encoder
+        pooling as ``test_time_pool`` (the trained module keeps its own pool)."""
         encoder = getattr(module, "encoder", None)
         conv4 = isinstance(encoder, Conv4Encoder)
         pool = self.test_time_pool
         if pool == "auto":
             pool = _auto_pool(encoder, window_shape) if conv4 else None
-        if pool is None:
-            return module
-        if not conv4:
+        if pool is not None and not conv4:
             network = module if encoder is None else encoder
             raise ValueError("test_time_pool applies to the built-in conv-4 encoder "
                              f"(encoder='conv4'), not to a {type(network).__name__}.")
-        pooled = copy.deepcopy(module)  # the trained module keeps its own pool
-        pooled.encoder.pool = pool
-        return pooled
+        fast = inference_module(module)
+        if pool is not None:
+            fast.encoder.pool = pool
+        return fast
 
     def __setstate__(self, state):
         # Files and pickles written before test_time_pool existed embed as they did.

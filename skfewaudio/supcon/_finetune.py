@@ -21,6 +21,7 @@ from .._validation import (
 from .._windows import combine_by_clip
 from ..nn.augment import RandomTimeCrop
 from ..nn.heads import FineTuneNet
+from ..nn.inference import inference_module
 from ._pretrainer import SupConPretrainer
 
 
@@ -200,7 +201,7 @@ class FineTuneClassifier(NetworkClassifierMixin, NetworkEstimator):
         """
         X = validate_audio_after_fit(self, X)
         windows = self.encoder_.frontend_.transform(X)
-        proba = self._embed_batches(self.net_.module_, windows.spectrograms,
+        proba = self._embed_batches(inference_module(self.net_.module_), windows.spectrograms,
                                     lambda fast, batch: torch.softmax(fast(batch), dim=1))
         return combine_by_clip(proba, windows.owner, windows.n_clips)
 

@@ -26,6 +26,7 @@ from .._windows import LogMelWindows, combine_by_clip
 from ..nn.augment import contrastive_views
 from ..nn.encoders import Conv4Encoder
 from ..nn.heads import ContrastiveModel, ProjectionHead
+from ..nn.inference import inference_module
 from ..nn.losses import AngularContrastiveLoss
 from ..nn.resnet import resnet_encoder, small_encoder
 from ._batches import BatchIterator
@@ -457,7 +458,7 @@ class SupConPretrainer(TransformerMixin, NetworkEstimator):
     def _embed_clips(self, windows, model=None):
         """Mean encoder output of each clip's windows, in eval mode."""
         model = self.net_.module_ if model is None else model
-        embedded = self._embed_batches(model, windows.spectrograms,
+        embedded = self._embed_batches(inference_module(model), windows.spectrograms,
                                        lambda fast, batch: fast.embed(batch))
         return combine_by_clip(embedded, windows.owner, windows.n_clips)
 
