@@ -57,7 +57,9 @@ from skfewaudio import (
     save,
 )
 from skfewaudio._windows import LogMelWindows
+from skfewaudio.nn import Conv4Encoder
 from skfewaudio.protocontrastive import ProtoContrastiveClassifier
+from skfewaudio.protocontrastive._classifier import _auto_pool
 from skfewaudio.supcon import SupConPretrainer
 
 _BASE = dict(encoder="conv4", loss="cross_entropy", max_epochs=20, lr=0.05, batch_size=128,
@@ -195,20 +197,26 @@ def run_cv(args, params):
         print(f"fold {f}: " + ", ".join(f"{k} {v:.2f}" for k, v in fold_rows[-1].items()
                                         if k.endswith("shot")), flush=True)
     row = {"recipe": args.recipe, "changes": _changes(params, args.start_from),
-           "folds": " ".join(map(str, args.folds)), "episodes": args.episodes}
+           "folds": " ".join(map(str, args.folds)),
+           "test_time_pool": _pool_read(pre, specs.shape[-2:]), "episodes": args.episodes}
     for key in fold_rows[0]:
         row[key] = float(np.mean([r[key] for r in fold_rows]))
     row["fold_rows"] = fold_rows
     _save_merged(
         "pretrain_esc50_cv", [row], ("recipe", "folds"),
         title="Supervised pre-training: class-disjoint CV on the 35 ESC-50 train classes",
-        columns=["recipe", "changes", "folds", "cl2n_1shot", "cl2n_5shot", "l2n_1shot",
-                 "l2n_5shot", "train_clips_per_s", "fit_seconds"],
+        columns=["recipe", "changes", "folds", "test_time_pool", "cl2n_1shot", "cl2n_5shot",
+                 "l2n_1shot", "l2n_5shot", "train_clips_per_s", "fit_seconds"],
         notes=("Each fold trains on 28 train classes and scores 5-way episodes (1 query "
                "per class, nearest cosine prototype) on its 7 held-out train classes; "
                "accuracy % averaged over the folds listed (mean of fold CIs in the JSON). "
                "cl2n: embeddings centred on the mean training embedding; l2n: not "
-               "centred. The val classes are not used here. Rows come from separate "
+               "centred. test_time_pool: how the trained conv-4's last feature map was "
+               "read (the estimator's default, test_time_pool='auto', read it flattened "
+               "until commit a1e9420, then flatten+stats, and flatten+texture from "
+               "commit 19097a5 on; rows saved before this column were labelled from the "
+               "commit that added them), - for other encoders: rows read differently "
+               "do not compare. The val classes are not used here. Rows come from separate "
                "runs (each row's settings are in the JSON); the command and hardware "
                "below are the last run's."))
 
@@ -245,6 +253,20 @@ def _at_test_time(encoder, args):
         if args.test_time_pool:  # else the pool the encoder was saved or trained with
             encoder.set_params(test_time_pool=args.test_time_pool)
     return encoder
+
+
+def _pool_read(model, window_shape):
+    """The pool a fitted ProtoContrastiveClassifier's conv-4 embeds windows of
+    ``window_shape`` with (its ``test_time_pool``, "auto" resolved); - otherwise."""
+    if not isinstance(model, ProtoContrastiveClassifier):
+        return "-"
+    encoder = model.net_.module_.encoder
+    if not isinstance(encoder, Conv4Encoder):
+        return "-"
+    pool = model.test_time_pool
+    if pool == "auto":
+        pool = _auto_pool(encoder, window_shape)
+    return pool or encoder.pool
 
 
 def _pool_label(encoders):
