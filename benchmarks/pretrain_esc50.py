@@ -59,7 +59,6 @@ from skfewaudio import (
 from skfewaudio._windows import LogMelWindows
 from skfewaudio.nn import Conv4Encoder
 from skfewaudio.protocontrastive import ProtoContrastiveClassifier
-from skfewaudio.protocontrastive._classifier import _auto_pool
 from skfewaudio.supcon import SupConPretrainer
 
 _BASE = dict(encoder="conv4", loss="cross_entropy", max_epochs=20, lr=0.05, batch_size=128,
@@ -260,13 +259,10 @@ def _pool_read(model, window_shape):
     ``window_shape`` with (its ``test_time_pool``, "auto" resolved); - otherwise."""
     if not isinstance(model, ProtoContrastiveClassifier):
         return "-"
-    encoder = model.net_.module_.encoder
-    if not isinstance(encoder, Conv4Encoder):
+    module = model.net_.module_
+    if not isinstance(module.encoder, Conv4Encoder):
         return "-"
-    pool = model.test_time_pool
-    if pool == "auto":
-        pool = _auto_pool(encoder, window_shape)
-    return pool or encoder.pool
+    return model._resolved_pool(module, window_shape) or module.encoder.pool
 
 
 def _pool_label(encoders):

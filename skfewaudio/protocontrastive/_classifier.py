@@ -429,6 +429,15 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
     def _inference_copy(self, module, window_shape):
         """:func:`~skfewaudio.nn.inference_module` of ``module``, its conv-4 encoder
         pooling as ``test_time_pool`` (the trained module keeps its own pool)."""
+        pool = self._resolved_pool(module, window_shape)
+        fast = inference_module(module)
+        if pool is not None:
+            fast.encoder.pool = pool
+        return fast
+
+    def _resolved_pool(self, module, window_shape):
+        """The conv-4 pool ``test_time_pool`` means for ``module`` and windows of
+        ``window_shape`` ("auto" resolved), or None for the module's own."""
         encoder = getattr(module, "encoder", None)
         conv4 = isinstance(encoder, Conv4Encoder)
         pool = self.test_time_pool
@@ -438,10 +447,7 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
             network = module if encoder is None else encoder
             raise ValueError("test_time_pool applies to the built-in conv-4 encoder "
                              f"(encoder='conv4'), not to a {type(network).__name__}.")
-        fast = inference_module(module)
-        if pool is not None:
-            fast.encoder.pool = pool
-        return fast
+        return pool
 
     def __setstate__(self, state):
         # Files and pickles written before test_time_pool existed embed as they did.
