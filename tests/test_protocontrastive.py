@@ -15,10 +15,13 @@ from skfewaudio import (
     EpisodeScorer,
     PrototypeClassifier,
     evaluate_episodes,
+    load,
     make_sounds,
+    save,
 )
 from skfewaudio.nn.encoders import Conv4Encoder, CRNNEncoder
 from skfewaudio.nn.fusion import MultiViewEncoder, ViewFusion
+from skfewaudio.nn.resnet import ResNetEncoder
 from skfewaudio.nn.losses import PrototypicalLoss, ProtoContrastiveLoss
 from skfewaudio.protocontrastive import ProtoContrastiveClassifier
 from skfewaudio.protocontrastive._classifier import MIN_CORRELATION_POSITIONS, _auto_pool
@@ -291,6 +294,42 @@ def test_auto_pool_uses_correlations_only_over_enough_positions():
     assert _auto_pool(encoder, (128, 157)) == "flatten+texture"  # 4 x 5 positions
     assert _auto_pool(encoder, (128, 32)) == "flatten+stats"  # 4 x 1
     assert _auto_pool(Conv4Encoder(pool="meanmax"), (128, 157)) is None  # its own pool
+    resnet = ResNetEncoder((2, 4, 8), n_convs=1, input_pool=(2, 2))
+    assert _auto_pool(resnet, (128, 157)) == "max+texture"  # 16 x 10 positions
+    assert _auto_pool(resnet, (32, 16)) is None  # 4 x 1: the trained max-pool
+
+
+@pytest.mark.parametrize("n_mels, n_frames", [(128, 250), (32, 63), (16, 1)])
+def test_resnet_map_shape_is_the_shape_of_the_last_feature_map(n_mels, n_frames):
+    encoder = ResNetEncoder((2, 4, 8), n_convs=1, input_pool=(2, 2)).eval()
+    maps = encoder.input_pool(torch.zeros(1, 1, n_mels, n_frames))
+    for block in encoder.blocks:
+        maps = block(maps)
+    assert encoder.map_shape(n_mels, n_frames) == tuple(maps.shape[2:])
+
+
+def test_resnet_reads_texture_statistics_beside_its_max_pooled_embedding(sounds, tmp_path):
+    X, y = sounds
+    clf = ProtoContrastiveClassifier(**dict(TINY, encoder="resnet")).fit(X, y)
+    encoder = clf.net_.module_.encoder
+    assert isinstance(encoder, ResNetEncoder) and encoder.pool == "max"
+    # n_maps=8: blocks of 4, 8 and 16 maps; 32 mels pooled to 8 rows: 16 x 8 dims.
+    plain = clf.set_params(test_time_pool=None).transform(X[:4])
+    assert plain.shape == (4, 16 * 8)
+    rows, steps = encoder.map_shape(clf.n_mels, clf.frontend_.window_frames)
+    assert rows * steps >= MIN_CORRELATION_POSITIONS
+    auto = clf.set_params(test_time_pool="auto").transform(X[:4])
+    np.testing.assert_array_equal(auto, clf.set_params(test_time_pool="max+texture")
+                                  .transform(X[:4]))
+    assert auto.shape[1] == 16 * 8 + 2 * 16 * rows + 16 * 15 // 2
+    unit_plain = plain / np.linalg.norm(plain, axis=1, keepdims=True)
+    np.testing.assert_allclose(auto[:, :plain.shape[1]] * np.sqrt(3), unit_plain,
+                               rtol=1e-4, atol=1e-5)
+    assert encoder.pool == "max"  # only an inference copy reads differently
+    save(clf, tmp_path / "resnet.safetensors")  # rebuilt from its parameters
+    np.testing.assert_array_equal(load(tmp_path / "resnet.safetensors").transform(X[:4]), auto)
+    with pytest.raises(ValueError, match="'flatten' is not a pool of the ResNetEncoder"):
+        clf.set_params(test_time_pool="flatten").transform(X[:4])
 
 
 def test_test_time_pool_changes_the_embedding_not_the_trained_network(sounds, fitted):
@@ -320,7 +359,7 @@ def test_test_time_pool_changes_the_embedding_not_the_trained_network(sounds, fi
     assert clf.set_params(test_time_pool="auto").predict(X).shape == (len(X),)
     custom = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.AdaptiveAvgPool2d(1),
                                  torch.nn.Flatten())
-    with pytest.raises(ValueError, match="built-in conv-4 encoder"):
+    with pytest.raises(ValueError, match="'mean' is not a pool of the Sequential"):
         ProtoContrastiveClassifier(**dict(TINY, encoder=custom),
                                    test_time_pool="mean").fit(X, y)
 

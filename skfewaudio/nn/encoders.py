@@ -1,4 +1,5 @@
-"""Spectrogram encoders of MetaAudio: the conv-4 network and the CRNN "hybrid".
+"""Spectrogram encoders of MetaAudio: the conv-4 network and the CRNN "hybrid" (and, by
+name, a small ResNet from :mod:`.resnet`).
 
 Both take log-mel spectrograms of shape ``(batch, n_mels, n_frames)`` (or with a
 channel axis, ``(batch, 1, n_mels, n_frames)``) and return one embedding per input.
@@ -7,10 +8,10 @@ channel axis, ``(batch, 1, n_mels, n_frames)``) and return one embedding per inp
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .statistics import correlations, mean_std_over_time
+from .resnet import ResNetEncoder
+from .statistics import mean_std_over_time, with_texture
 
 CONV4_POOLS = ("flatten", "mean", "meanmax", "flatten+stats", "flatten+texture")
 
@@ -86,9 +87,7 @@ default="flatten"
             return torch.cat([maps.flatten(1) / math.sqrt(maps.shape[3]),
                               mean_std_over_time(rows)], dim=1)
         if self.pool == "flatten+texture":
-            # The correlations are between whole maps, over all their positions.
-            parts = [maps.flatten(1), mean_std_over_time(rows), correlations(maps.flatten(2))]
-            return torch.cat([F.normalize(part, dim=1) for part in parts], dim=1) / math.sqrt(3)
+            return with_texture(maps.flatten(1), maps)
         return maps.flatten(1)
 
     def map_shape(self, n_mels, n_frames):
@@ -148,9 +147,22 @@ class CRNNEncoder(nn.Module):
 
 
 def build_encoder(name, *, n_mels=128, **kwargs):
-    """An encoder by name: ``"conv4"`` or ``"crnn"`` (keyword arguments passed on)."""
+    """An encoder by name: ``"conv4"``, ``"crnn"`` or ``"resnet"`` (keyword arguments
+    passed on)."""
     if name == "conv4":
         return Conv4Encoder(**kwargs)
     if name == "crnn":
         return CRNNEncoder(n_mels=n_mels, **kwargs)
-    raise ValueError(f"encoder must be 'conv4', 'crnn' or a torch module, got {name!r}.")
+    if name == "resnet":
+        return _small_resnet(**kwargs)
+    raise ValueError(f"encoder must be 'conv4', 'crnn', 'resnet' or a torch module, "
+                     f"got {name!r}.")
+
+
+def _small_resnet(n_maps=32, in_stride=2, **kwargs):
+    """Moummad et al.'s small ResNet sized like the conv-4: residual blocks of
+    ``n_maps / 2``, ``n_maps`` and ``2 n_maps`` maps after a ``in_stride`` max-pool of
+    the input, max-pooled over time at the end (global pooling)."""
+    pool = (in_stride, in_stride) if in_stride > 1 else None
+    return ResNetEncoder((max(n_maps // 2, 1), n_maps, 2 * n_maps), n_convs=1,
+                         input_pool=pool, **kwargs)

@@ -16,6 +16,10 @@ axis); embeddings are
 import torch
 from torch import nn
 
+from .statistics import with_texture
+
+RESNET_POOLS = ("max", "max+texture")
+
 
 class ResidualBlock(nn.Module):
     """``n_convs`` 3x3 convolutions (BN, LeakyReLU 0.1) with a residual shortcut,
@@ -60,6 +64,12 @@ class ResNetEncoder(nn.Module):
         independent of the clip length.
     input_pool : (int, int) or None, default=None
         Max-pool the input spectrogram first (cheaper, coarser encoder).
+    pool : {"max", "max+texture"}, default="max"
+        ``max``: the adaptive max-pool's output. ``max+texture``: that output joined by
+        the texture statistics of the last block's map (mean and spread over time of
+        each map and frequency row, correlations between maps;
+        :func:`~skfewaudio.nn.statistics.with_texture`); it adds no weights, so a
+        network trained with ``max`` can embed with it.
 
     Attributes
     ----------
@@ -69,8 +79,12 @@ class ResNetEncoder(nn.Module):
     """
 
     def __init__(self, channels=(64, 128, 256), *, n_convs=3,
-                 pools=((2, 2), (2, 2), (1, 2)), output_size=(8, 1), input_pool=None):
+                 pools=((2, 2), (2, 2), (1, 2)), output_size=(8, 1), input_pool=None,
+                 pool="max"):
         super().__init__()
+        if pool not in RESNET_POOLS:
+            raise ValueError(f"pool must be one of {RESNET_POOLS}, got {pool!r}.")
+        self.pool = pool
         self.input_pool = (nn.MaxPool2d(tuple(input_pool), ceil_mode=True) if input_pool
                            else nn.Identity())
         if len(pools) != len(channels):
@@ -87,7 +101,20 @@ class ResNetEncoder(nn.Module):
         x = self.input_pool(spec.unsqueeze(1) if spec.dim() == 3 else spec)
         for block in self.blocks:
             x = block(x)
-        return torch.flatten(self.head_pool(x), 1)
+        embedding = torch.flatten(self.head_pool(x), 1)
+        return with_texture(embedding, x) if self.pool == "max+texture" else embedding
+
+    def map_shape(self, n_mels, n_frames):
+        """(frequency rows, time steps) of the last block's map for an input of that
+        size."""
+        shape = (n_mels, n_frames)
+        pools = [self.input_pool] + [block.pool for block in self.blocks]
+        for pool in pools:
+            if isinstance(pool, nn.MaxPool2d):  # ceil mode, as every pool here
+                size = pool.kernel_size
+                size = size if isinstance(size, tuple) else (size, size)
+                shape = tuple(-(-n // k) for n, k in zip(shape, size))
+        return shape
 
 
 def resnet_encoder():

@@ -1,9 +1,12 @@
 """Statistics over time of a batch of signals (batch, rows, time): the one place both
 the fixed features (``skfewaudio.features``, on numpy arrays through
-``torch.from_numpy``) and the conv-4 encoder's pools (on feature maps) take them from.
+``torch.from_numpy``) and the encoders' texture reads (on feature maps) take them from.
 """
 
+import math
+
 import torch
+import torch.nn.functional as F
 
 
 def mean_std_over_time(signals):
@@ -29,3 +32,13 @@ def correlations(signals):
     upper = torch.triu_indices(signals.shape[1], signals.shape[1], offset=1,
                                device=signals.device)
     return correlation[:, upper[0], upper[1]]
+
+
+def with_texture(embedding, maps):
+    """``embedding`` joined by the texture statistics of the feature ``maps`` (batch,
+    maps, freq, time) it was read from: the mean and standard deviation over time of
+    each map and frequency row, and the correlations between whole maps over their
+    positions. Three parts, each L2-normalised and weighted 1/sqrt(3), so that in a
+    cosine similarity each carries a third."""
+    parts = [embedding, mean_std_over_time(maps.flatten(1, 2)), correlations(maps.flatten(2))]
+    return torch.cat([F.normalize(part, dim=1) for part in parts], dim=1) / math.sqrt(3)

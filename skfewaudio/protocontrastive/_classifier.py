@@ -22,6 +22,7 @@ from .._validation import (
 )
 from .._windows import LogMelWindows, combine_by_clip
 from ..nn.encoders import CONV4_POOLS, Conv4Encoder
+from ..nn.resnet import RESNET_POOLS, ResNetEncoder
 from ..nn.inference import inference_module
 from ..nn.losses import PrototypicalLoss, ProtoContrastiveLoss
 from ._training import EpisodeLoader, EpisodeStream, EpisodicNet, protocontrastive_network
@@ -58,9 +59,10 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
 
     Parameters
     ----------
-    encoder : {"conv4", "crnn"} or torch.nn.Module, default="conv4"
+    encoder : {"conv4", "crnn", "resnet"} or torch.nn.Module, default="conv4"
         ``conv4``: MetaAudio's 4 conv blocks of ``n_maps`` maps, flattened;
-        ``crnn``: MetaAudio's hybrid (conv blocks + LSTM). A module receives
+        ``crnn``: MetaAudio's hybrid (conv blocks + LSTM); ``resnet``: a small ResNet
+        (3 residual blocks, ``n_maps / 2`` to ``2 n_maps`` maps, max over time). A module receives
         ``(batch, 1, n_mels, n_frames)`` and returns ``(batch, dim)``; it is copied, not
         modified.
     n_maps : int, default=32
@@ -119,11 +121,14 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
         pass per roll; it can be changed after ``fit`` with ``set_params``, and
         ``prototypes_`` then still hold the embeddings of the fit.
     test_time_pool : {"auto", "flatten", "mean", "meanmax", "flatten+stats", \
-"flatten+texture"} or None, default="auto"
-        How the built-in conv-4 encoder turns its last feature map into the embedding
-        (its ``pool``, see :class:`~skfewaudio.nn.Conv4Encoder`) when embedding, in
-        place of the pool it was trained with (``None``). Pooling has no weights, so a
-        network trained with one pool embeds with another. ``"auto"``:
+"flatten+texture", "max", "max+texture"} or None, default="auto"
+        How the built-in encoder turns its last feature map into the embedding
+        (its ``pool``, see :class:`~skfewaudio.nn.Conv4Encoder` and, for
+        ``encoder="resnet"``, :class:`~skfewaudio.nn.ResNetEncoder`) when embedding,
+        in place of the pool it was trained with (``None``). Pooling has no weights,
+        so a network trained with one pool embeds with another. ``"auto"``:
+        ``"max+texture"`` for the ResNet trained with ``"max"`` (where its last map
+        has 16 positions or more; its max-pooled embedding otherwise), and
         ``"flatten+texture"`` for the conv-4 trained with ``"flatten"`` (the default),
         which adds, to the trained flattened map, the mean and spread over time of
         each map and frequency row and the correlations between maps (+1.9-2.3 /
@@ -203,7 +208,7 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
 
     _parameter_constraints = {
         **NETWORK_PARAMETER_CONSTRAINTS,
-        "encoder": [StrOptions({"conv4", "crnn"}), nn.Module],
+        "encoder": [StrOptions({"conv4", "crnn", "resnet"}), nn.Module],
         "n_maps": [Interval(Integral, 1, None, closed="left")],
         "in_stride": [Interval(Integral, 1, None, closed="left")],
         "metric": [StrOptions(set(METRICS))],
@@ -230,7 +235,7 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
         "hop_length": [Interval(Integral, 1, None, closed="left")],
         "window_seconds": [Interval(Real, 0, None, closed="neither")],
         "test_time_shifts": [tuple, list],
-        "test_time_pool": [StrOptions({"auto", *CONV4_POOLS}), None],
+        "test_time_pool": [StrOptions({"auto", *CONV4_POOLS, *RESNET_POOLS}), None],
         "validation_episodes": [Interval(Integral, 1, None, closed="left")],
         "validation_shot": [Interval(Integral, 1, None, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left"), None],
@@ -436,17 +441,20 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
         return fast
 
     def _resolved_pool(self, module, window_shape):
-        """The conv-4 pool ``test_time_pool`` means for ``module`` and windows of
+        """The encoder pool ``test_time_pool`` means for ``module`` and windows of
         ``window_shape`` ("auto" resolved), or None for the module's own."""
         encoder = getattr(module, "encoder", None)
-        conv4 = isinstance(encoder, Conv4Encoder)
+        pools = _POOLS.get(type(encoder), ())
         pool = self.test_time_pool
         if pool == "auto":
-            pool = _auto_pool(encoder, window_shape) if conv4 else None
-        if pool is not None and not conv4:
+            pool = _auto_pool(encoder, window_shape) if pools else None
+        if pool is not None and pool not in pools:
             network = module if encoder is None else encoder
-            raise ValueError("test_time_pool applies to the built-in conv-4 encoder "
-                             f"(encoder='conv4'), not to a {type(network).__name__}.")
+            raise ValueError(
+                f"test_time_pool={pool!r} is not a pool of the {type(network).__name__}: "
+                "it applies to the built-in conv-4 encoder (encoder='conv4'; "
+                f"{', '.join(CONV4_POOLS)}) and ResNet (encoder='resnet'; "
+                f"{', '.join(RESNET_POOLS)}).")
         return pool
 
     def __setstate__(self, state):
@@ -517,11 +525,18 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
 MIN_CORRELATION_POSITIONS = 16
 
 
+_POOLS = {Conv4Encoder: CONV4_POOLS, ResNetEncoder: RESNET_POOLS}
+
+
 def _auto_pool(encoder, window_shape):
-    """What ``test_time_pool="auto"`` means for a conv-4 ``encoder``: the texture
-    statistics of its map where it was trained flattened (the correlations only over
-    at least ``MIN_CORRELATION_POSITIONS`` positions), else its own pool."""
+    """What ``test_time_pool="auto"`` means for a built-in ``encoder``: the texture
+    statistics of its map beside the embedding it was trained with, where that is the
+    plain one (the correlations only over at least ``MIN_CORRELATION_POSITIONS``
+    positions), else its own pool."""
+    rows, steps = encoder.map_shape(*window_shape)
+    enough = rows * steps >= MIN_CORRELATION_POSITIONS
+    if isinstance(encoder, ResNetEncoder):
+        return "max+texture" if encoder.pool == "max" and enough else None
     if encoder.pool != "flatten":
         return None
-    rows, steps = encoder.map_shape(*window_shape)
-    return "flatten+texture" if rows * steps >= MIN_CORRELATION_POSITIONS else "flatten+stats"
+    return "flatten+texture" if enough else "flatten+stats"
