@@ -57,7 +57,6 @@ from skfewaudio import (
     save,
 )
 from skfewaudio._windows import LogMelWindows
-from skfewaudio.nn import Conv4Encoder
 from skfewaudio.protocontrastive import ProtoContrastiveClassifier
 from skfewaudio.supcon import SupConPretrainer
 
@@ -210,12 +209,14 @@ def run_cv(args, params):
                "per class, nearest cosine prototype) on its 7 held-out train classes; "
                "accuracy % averaged over the folds listed (mean of fold CIs in the JSON). "
                "cl2n: embeddings centred on the mean training embedding; l2n: not "
-               "centred. test_time_pool: how the trained conv-4's last feature map was "
-               "read (the estimator's default, test_time_pool='auto', read it flattened "
-               "until commit a1e9420, then flatten+stats, and flatten+texture from "
-               "commit 19097a5 on; rows saved before this column were labelled from the "
-               "commit that added them), - for other encoders: rows read differently "
-               "do not compare. The val classes are not used here. Rows come from separate "
+               "centred. test_time_pool: how the trained conv-4's (or ResNet's) last "
+               "feature map was read (the estimator's default, test_time_pool='auto', "
+               "read the conv-4's flattened until commit a1e9420, then flatten+stats, and "
+               "flatten+texture from commit 19097a5 on; rows saved before this column "
+               "were labelled from the commit that added them; the first ResNet rows were "
+               "read max, before 'auto' meant max+texture for it), - for other "
+               "encoders: rows read differently do not compare. The val classes are not "
+               "used here. Rows come from separate "
                "runs (each row's settings are in the JSON); the command and hardware "
                "below are the last run's."))
 
@@ -255,20 +256,24 @@ def _at_test_time(encoder, args):
 
 
 def _pool_read(model, window_shape):
-    """The pool a fitted ProtoContrastiveClassifier's conv-4 embeds windows of
-    ``window_shape`` with (its ``test_time_pool``, "auto" resolved); - otherwise."""
+    """The pool a fitted ProtoContrastiveClassifier's built-in conv-4 or ResNet embeds
+    windows of ``window_shape`` with (its ``test_time_pool``, "auto" resolved); -
+    otherwise."""
     if not isinstance(model, ProtoContrastiveClassifier):
         return "-"
     module = model.net_.module_
-    if not isinstance(module.encoder, Conv4Encoder):
+    trained = getattr(module.encoder, "pool", None)  # the CRNN and custom modules: none
+    if trained is None:
         return "-"
-    return model._resolved_pool(module, window_shape) or module.encoder.pool
+    return model._resolved_pool(module, window_shape) or trained
 
 
 def _pool_label(encoders):
-    """The meta-trained encoders' ``test_time_pool`` (- for the trained pool)."""
-    pools = {e.test_time_pool for e in encoders if isinstance(e, ProtoContrastiveClassifier)}
-    return " ".join(sorted(str(p) for p in pools if p is not None)) or "-"
+    """How the meta-trained encoders read their last feature map: each one's
+    :func:`_pool_read` of its own window, the distinct reads joined by " + "."""
+    reads = [_pool_read(e, (e.n_mels, e.frontend_.window_frames)) for e in encoders
+             if isinstance(e, ProtoContrastiveClassifier)]
+    return " + ".join(dict.fromkeys(reads)) or "-"
 
 
 def _embedding_once(encoder):
@@ -342,7 +347,9 @@ def run_fusion(args, params):
                "same embedding. whitening: the shrinkage of a `WithinClassWhitening` of "
                "the joined embedding learned on the fold's training clips, - for none. "
                "test_time_shifts: the encoders' `test_time_shifts` (frames), - for none; "
-               "test_time_pool: their `test_time_pool`, - for the trained one. "
+               "test_time_pool: the pool each conv-4 read its last feature map with "
+               "('auto' resolved), - for other encoders (rows before 2026-12-07: the "
+               "encoders' `test_time_pool` setting, - for the trained pool). "
                "cl2n: the learned embeddings centred on the training clips' mean; l2n: "
                "not."))
 
@@ -357,7 +364,12 @@ def final_encoders(args, params, train):
         encoders, costs = [], []
         for path in args.encoders_from:
             encoders += [_at_test_time(e, args) for e in _learned_encoders(path)]
-            costs.append(next(r for r in rows if Path(r["model"]) == path))
+            row = next((r for r in rows if Path(r["model"]) == path), None)
+            if row is None:
+                raise SystemExit(f"{path}: no row of pretrain_esc50_final.json saved a model "
+                                 "there; give the path it was saved under (the script's "
+                                 "paths are relative to where it was run).")
+            costs.append(row)
         return encoders, _summed(costs)
     encoders, costs = [], []
     starts = _learned_encoders(args.start_from) if args.start_from else [None] * len(args.seeds)
@@ -503,8 +515,10 @@ def main(argv=None):
                         "encoders' test_time_shifts (test-time augmentation)")
     parser.add_argument("--test-time-pool", default=None,
                         help="fusion and final: set the meta-trained encoders' "
-                        "test_time_pool, e.g. flatten+stats (by default the pool they "
-                        "were saved or trained with)")
+                        "test_time_pool, e.g. flatten+stats, or auto to read each the "
+                        "estimator's default way, as an ensemble of a conv-4 and a ResNet "
+                        "needs (by default the pool they were saved with; encoders saved "
+                        "before the parameter existed embed with the trained pool)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0],
                         help="final: train one encoder per seed and join them")
     parser.add_argument("--encoders-from", type=Path, nargs="+", default=[],
