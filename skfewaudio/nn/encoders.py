@@ -161,7 +161,7 @@ def build_encoder(name, *, n_mels=128, **kwargs):
 
 def _small_resnet(n_maps=32, in_stride=2, **kwargs):
     """Moummad et al.'s small ResNet sized like the conv-4: residual blocks of
-    ``n_maps / 2``, ``n_maps`` and ``2 n_maps`` maps after a ``in_stride`` max-pool of
+    ``n_maps / 2``, ``n_maps`` and ``2 n_maps`` maps after an ``in_stride`` max-pool of
     the input, max-pooled over time at the end (global pooling)."""
     pool = (in_stride, in_stride) if in_stride > 1 else None
     return ResNetEncoder((max(n_maps // 2, 1), n_maps, 2 * n_maps), n_convs=1,

@@ -22,9 +22,9 @@ from .._validation import (
 )
 from .._windows import LogMelWindows, combine_by_clip
 from ..nn.encoders import CONV4_POOLS, Conv4Encoder
-from ..nn.resnet import RESNET_POOLS, ResNetEncoder
 from ..nn.inference import inference_module
 from ..nn.losses import PrototypicalLoss, ProtoContrastiveLoss
+from ..nn.resnet import RESNET_POOLS, ResNetEncoder
 from ._training import EpisodeLoader, EpisodeStream, EpisodicNet, protocontrastive_network
 
 
