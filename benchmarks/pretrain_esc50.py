@@ -347,7 +347,7 @@ def run_fusion(args, params):
                "same embedding. whitening: the shrinkage of a `WithinClassWhitening` of "
                "the joined embedding learned on the fold's training clips, - for none. "
                "test_time_shifts: the encoders' `test_time_shifts` (frames), - for none; "
-               "test_time_pool: the pool each conv-4 read its last feature map with "
+               "test_time_pool: the pool each conv-4 or ResNet read its last map with "
                "('auto' resolved), - for other encoders (rows before 2026-12-07: the "
                "encoders' `test_time_pool` setting, - for the trained pool). "
                "cl2n: the learned embeddings centred on the training clips' mean; l2n: "

@@ -1,5 +1,5 @@
 """Spectrogram encoders of MetaAudio: the conv-4 network and the CRNN "hybrid" (and, by
-name, a small ResNet from :mod:`.resnet`).
+name, the small ResNet of :mod:`.resnet`).
 
 Both take log-mel spectrograms of shape ``(batch, n_mels, n_frames)`` (or with a
 channel axis, ``(batch, 1, n_mels, n_frames)``) and return one embedding per input.
@@ -10,7 +10,8 @@ import math
 import torch
 from torch import nn
 
-from .resnet import ResNetEncoder
+from ._shapes import strided_shape
+from .resnet import small_encoder
 from .statistics import mean_std_over_time, with_texture
 
 CONV4_POOLS = ("flatten", "mean", "meanmax", "flatten+stats", "flatten+texture")
@@ -95,13 +96,8 @@ default="flatten"
         shape = (n_mels, n_frames)
         for block in self.blocks:
             conv, pool = block[0], block[-1]  # ceil-mode pooling, "same" convolutions
-            shape = tuple(-(-n // s) for n, s in zip(shape, conv.stride))
-            shape = tuple(-(-n // s) for n, s in zip(shape, _pair(pool.stride)))
+            shape = strided_shape(strided_shape(shape, conv.stride), pool.stride)
         return shape
-
-
-def _pair(value):
-    return value if isinstance(value, tuple) else (value, value)
 
 
 class CRNNEncoder(nn.Module):
@@ -154,15 +150,6 @@ def build_encoder(name, *, n_mels=128, **kwargs):
     if name == "crnn":
         return CRNNEncoder(n_mels=n_mels, **kwargs)
     if name == "resnet":
-        return _small_resnet(**kwargs)
+        return small_encoder(**kwargs)
     raise ValueError(f"encoder must be 'conv4', 'crnn', 'resnet' or a torch module, "
                      f"got {name!r}.")
-
-
-def _small_resnet(n_maps=32, in_stride=2, **kwargs):
-    """Moummad et al.'s small ResNet sized like the conv-4: residual blocks of
-    ``n_maps / 2``, ``n_maps`` and ``2 n_maps`` maps after an ``in_stride`` max-pool of
-    the input, max-pooled over time at the end (global pooling)."""
-    pool = (in_stride, in_stride) if in_stride > 1 else None
-    return ResNetEncoder((max(n_maps // 2, 1), n_maps, 2 * n_maps), n_convs=1,
-                         input_pool=pool, **kwargs)

@@ -16,6 +16,7 @@ axis); embeddings are
 import torch
 from torch import nn
 
+from ._shapes import strided_shape
 from .statistics import with_texture
 
 RESNET_POOLS = ("max", "max+texture")
@@ -111,9 +112,7 @@ class ResNetEncoder(nn.Module):
         pools = [self.input_pool] + [block.pool for block in self.blocks]
         for pool in pools:
             if isinstance(pool, nn.MaxPool2d):  # ceil mode, as every pool here
-                size = pool.kernel_size
-                size = size if isinstance(size, tuple) else (size, size)
-                shape = tuple(-(-n // k) for n, k in zip(shape, size))
+                shape = strided_shape(shape, pool.stride)
         return shape
 
 
@@ -122,8 +121,10 @@ def resnet_encoder():
     return ResNetEncoder((64, 128, 256), n_convs=3, pools=((2, 2), (2, 2), (1, 2)))
 
 
-def small_encoder():
-    """A fast CPU encoder: input max-pooled 2x2, 16/32/64 maps, one convolution per
-    block, 512-d."""
-    return ResNetEncoder((16, 32, 64), n_convs=1, pools=((2, 2), (2, 2), (1, 2)),
-                         input_pool=(2, 2))
+def small_encoder(n_maps=32, in_stride=2, **kwargs):
+    """A fast CPU encoder sized like the conv-4: the input max-pooled ``in_stride`` x
+    ``in_stride``, blocks of ``n_maps / 2``, ``n_maps`` and ``2 n_maps`` maps (16/32/64),
+    one convolution each, 512-d at the defaults (keyword arguments passed on)."""
+    pool = (in_stride, in_stride) if in_stride > 1 else None
+    return ResNetEncoder((max(n_maps // 2, 1), n_maps, 2 * n_maps), n_convs=1,
+                         pools=((2, 2), (2, 2), (1, 2)), input_pool=pool, **kwargs)

@@ -432,7 +432,7 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
         return self._embed_batches(fast, spectrograms, forward=mean_over_rolls)
 
     def _inference_copy(self, module, window_shape):
-        """:func:`~skfewaudio.nn.inference_module` of ``module``, its conv-4 encoder
+        """:func:`~skfewaudio.nn.inference_module` of ``module``, its built-in encoder
         pooling as ``test_time_pool`` (the trained module keeps its own pool)."""
         pool = self._resolved_pool(module, window_shape)
         fast = inference_module(module)
