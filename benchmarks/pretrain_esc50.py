@@ -175,10 +175,16 @@ def fit_encoder(params, X, y, seed_offset=0, start_from=None):
                    "train_clips_per_s": per_epoch * len(model.net_.history) / seconds}
 
 
+# The recipe parameters the cached log-mels depend on.
+_FRONT_END = ("sample_rate", "n_mels", "n_fft", "hop_length", "window_seconds")
+
+
 def run_cv(args, params):
     data = load_audio_folder(args.data, classes=_split(args.data, "train"))
     # The estimator's own front-end, once: folds then train on the log-mels.
-    specs = LogMelWindows().transform(np.stack(data.data), normalize=False).spectrograms
+    front_end = {k: params[k] for k in _FRONT_END if k in params}
+    specs = (LogMelWindows(**front_end).transform(np.stack(data.data), normalize=False)
+             .spectrograms)
     y = data.target
     fold_rows = []
     for f in args.folds:
