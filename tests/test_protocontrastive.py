@@ -22,7 +22,6 @@ from skfewaudio import (
 from skfewaudio.nn.encoders import Conv4Encoder, CRNNEncoder
 from skfewaudio.nn.fusion import MultiViewEncoder, ViewFusion
 from skfewaudio.nn.resnet import ResNetEncoder
-from skfewaudio.nn.temporal import TemporalConvEncoder
 from skfewaudio.nn.losses import PrototypicalLoss, ProtoContrastiveLoss
 from skfewaudio.protocontrastive import ProtoContrastiveClassifier
 from skfewaudio.protocontrastive._classifier import MIN_CORRELATION_POSITIONS, _auto_pool
@@ -298,9 +297,6 @@ def test_auto_pool_uses_correlations_only_over_enough_positions():
     resnet = ResNetEncoder((2, 4, 8), n_convs=1, input_pool=(2, 2))
     assert _auto_pool(resnet, (128, 157)) == "max+texture"  # 16 x 10 positions
     assert _auto_pool(resnet, (32, 16)) is None  # 4 x 1: the trained max-pool
-    temporal = TemporalConvEncoder(n_mels=32, n_maps=2)
-    assert _auto_pool(temporal, (32, 157)) == "meanmax+texture"  # 1 x 20 positions
-    assert _auto_pool(temporal, (32, 63)) is None  # 1 x 8: the trained mean and max
 
 
 @pytest.mark.parametrize("n_mels, n_frames", [(128, 250), (32, 63), (16, 1)])
@@ -312,40 +308,27 @@ def test_resnet_map_shape_is_the_shape_of_the_last_feature_map(n_mels, n_frames)
     assert encoder.map_shape(n_mels, n_frames) == tuple(maps.shape[2:])
 
 
-@pytest.mark.parametrize("n_frames, in_stride", [(157, 2), (63, 1), (1, 2)])
-def test_temporal_map_shape_is_the_shape_of_the_last_feature_map(n_frames, in_stride):
-    encoder = TemporalConvEncoder(n_mels=16, n_maps=2, in_stride=in_stride).eval()
-    maps = encoder.blocks(encoder.stem(torch.zeros(1, 16, n_frames)))  # (1, maps, steps)
-    assert encoder.map_shape(16, n_frames) == (1, maps.shape[2])
-
-
-# n_maps=8. ResNet: blocks of 4, 8 and 16 maps, 32 mels pooled to 8 rows: 16 x 8 dims.
-# Temporal: 32 maps at the end, their mean and max over time; in_stride=1 keeps 16 steps.
-@pytest.mark.parametrize("encoder_name, params, cls, trained, plain_dim, n_maps", [
-    ("resnet", {}, ResNetEncoder, "max", 16 * 8, 16),
-    ("temporal", {"in_stride": 1}, TemporalConvEncoder, "meanmax", 2 * 32, 32),
-])
-def test_encoders_read_texture_statistics_beside_their_trained_embedding(
-        sounds, tmp_path, encoder_name, params, cls, trained, plain_dim, n_maps):
+def test_resnet_reads_texture_statistics_beside_its_max_pooled_embedding(sounds, tmp_path):
     X, y = sounds
-    clf = ProtoContrastiveClassifier(**dict(TINY, encoder=encoder_name, **params)).fit(X, y)
+    clf = ProtoContrastiveClassifier(**dict(TINY, encoder="resnet")).fit(X, y)
     encoder = clf.net_.module_.encoder
-    assert isinstance(encoder, cls) and encoder.pool == trained
+    assert isinstance(encoder, ResNetEncoder) and encoder.pool == "max"
+    # n_maps=8: blocks of 4, 8 and 16 maps; 32 mels pooled to 8 rows: 16 x 8 dims.
     plain = clf.set_params(test_time_pool=None).transform(X[:4])
-    assert plain.shape == (4, plain_dim)
+    assert plain.shape == (4, 16 * 8)
     rows, steps = encoder.map_shape(clf.n_mels, clf.frontend_.window_frames)
     assert rows * steps >= MIN_CORRELATION_POSITIONS
     auto = clf.set_params(test_time_pool="auto").transform(X[:4])
-    np.testing.assert_array_equal(auto, clf.set_params(test_time_pool=f"{trained}+texture")
+    np.testing.assert_array_equal(auto, clf.set_params(test_time_pool="max+texture")
                                   .transform(X[:4]))
-    assert auto.shape[1] == plain_dim + 2 * n_maps * rows + n_maps * (n_maps - 1) // 2
+    assert auto.shape[1] == 16 * 8 + 2 * 16 * rows + 16 * 15 // 2
     unit_plain = plain / np.linalg.norm(plain, axis=1, keepdims=True)
-    np.testing.assert_allclose(auto[:, :plain_dim] * np.sqrt(3), unit_plain,
+    np.testing.assert_allclose(auto[:, :plain.shape[1]] * np.sqrt(3), unit_plain,
                                rtol=1e-4, atol=1e-5)
-    assert encoder.pool == trained  # only an inference copy reads differently
-    save(clf, tmp_path / "model.safetensors")  # rebuilt from its parameters
-    np.testing.assert_array_equal(load(tmp_path / "model.safetensors").transform(X[:4]), auto)
-    with pytest.raises(ValueError, match=f"'flatten' is not a pool of the {cls.__name__}"):
+    assert encoder.pool == "max"  # only an inference copy reads differently
+    save(clf, tmp_path / "resnet.safetensors")  # rebuilt from its parameters
+    np.testing.assert_array_equal(load(tmp_path / "resnet.safetensors").transform(X[:4]), auto)
+    with pytest.raises(ValueError, match="'flatten' is not a pool of the ResNetEncoder"):
         clf.set_params(test_time_pool="flatten").transform(X[:4])
 
 

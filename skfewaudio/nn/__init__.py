@@ -21,7 +21,6 @@ from .heads import ContrastiveModel, FineTuneNet, ProjectionHead
 from .ot import sinkhorn
 from .random_audio_tower import RandomAudioTower
 from .resnet import ResNetEncoder, resnet_encoder, small_encoder
-from .temporal import TemporalConvEncoder
 
 __all__ = [
     "AdditiveNoise",
@@ -39,7 +38,6 @@ __all__ = [
     "RandomAudioTower",
     "RandomTimeCrop",
     "ResNetEncoder",
-    "TemporalConvEncoder",
     "TimeFrequencyMasking",
     "ViewFusion",
     "contrastive_views",

@@ -1,5 +1,5 @@
 """Spectrogram encoders of MetaAudio: the conv-4 network and the CRNN "hybrid" (and, by
-name, the small ResNet of :mod:`.resnet` and the temporal encoder of :mod:`.temporal`).
+name, the small ResNet of :mod:`.resnet`).
 
 Both take log-mel spectrograms of shape ``(batch, n_mels, n_frames)`` (or with a
 channel axis, ``(batch, 1, n_mels, n_frames)``) and return one embedding per input.
@@ -13,7 +13,6 @@ from torch import nn
 from ._shapes import strided_shape
 from .resnet import small_encoder
 from .statistics import mean_std_over_time, with_texture
-from .temporal import TemporalConvEncoder
 
 CONV4_POOLS = ("flatten", "mean", "meanmax", "flatten+stats", "flatten+texture")
 
@@ -144,15 +143,13 @@ class CRNNEncoder(nn.Module):
 
 
 def build_encoder(name, *, n_mels=128, **kwargs):
-    """An encoder by name: ``"conv4"``, ``"crnn"``, ``"resnet"`` or ``"temporal"``
-    (keyword arguments passed on)."""
+    """An encoder by name: ``"conv4"``, ``"crnn"`` or ``"resnet"`` (keyword arguments
+    passed on)."""
     if name == "conv4":
         return Conv4Encoder(**kwargs)
     if name == "crnn":
         return CRNNEncoder(n_mels=n_mels, **kwargs)
     if name == "resnet":
         return small_encoder(**kwargs)
-    if name == "temporal":
-        return TemporalConvEncoder(n_mels=n_mels, **kwargs)
-    raise ValueError(f"encoder must be 'conv4', 'crnn', 'resnet', 'temporal' or a torch module, "
+    raise ValueError(f"encoder must be 'conv4', 'crnn', 'resnet' or a torch module, "
                      f"got {name!r}.")

@@ -25,7 +25,6 @@ from ..nn.encoders import CONV4_POOLS, Conv4Encoder
 from ..nn.inference import inference_module
 from ..nn.losses import PrototypicalLoss, ProtoContrastiveLoss
 from ..nn.resnet import RESNET_POOLS, ResNetEncoder
-from ..nn.temporal import TEMPORAL_POOLS, TemporalConvEncoder
 from ._training import EpisodeLoader, EpisodeStream, EpisodicNet, protocontrastive_network
 
 
@@ -60,12 +59,10 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
 
     Parameters
     ----------
-    encoder : {"conv4", "crnn", "resnet", "temporal"} or torch.nn.Module, default="conv4"
+    encoder : {"conv4", "crnn", "resnet"} or torch.nn.Module, default="conv4"
         ``conv4``: MetaAudio's 4 conv blocks of ``n_maps`` maps, flattened;
         ``crnn``: MetaAudio's hybrid (conv blocks + LSTM); ``resnet``: a small ResNet
-        (3 residual blocks, ``n_maps / 2`` to ``2 n_maps`` maps, max over time);
-        ``temporal``: mel bands as channels, residual 1-D convolutions over time
-        (``2 n_maps`` to ``4 n_maps`` maps, mean and max over time). A module receives
+        (3 residual blocks, ``n_maps / 2`` to ``2 n_maps`` maps, max over time). A module receives
         ``(batch, 1, n_mels, n_frames)`` and returns ``(batch, dim)``; it is copied, not
         modified.
     n_maps : int, default=32
@@ -211,7 +208,7 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
 
     _parameter_constraints = {
         **NETWORK_PARAMETER_CONSTRAINTS,
-        "encoder": [StrOptions({"conv4", "crnn", "resnet", "temporal"}), nn.Module],
+        "encoder": [StrOptions({"conv4", "crnn", "resnet"}), nn.Module],
         "n_maps": [Interval(Integral, 1, None, closed="left")],
         "in_stride": [Interval(Integral, 1, None, closed="left")],
         "metric": [StrOptions(set(METRICS))],
@@ -238,8 +235,7 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
         "hop_length": [Interval(Integral, 1, None, closed="left")],
         "window_seconds": [Interval(Real, 0, None, closed="neither")],
         "test_time_shifts": [tuple, list],
-        "test_time_pool": [StrOptions({"auto", *CONV4_POOLS, *RESNET_POOLS, *TEMPORAL_POOLS}),
-                           None],
+        "test_time_pool": [StrOptions({"auto", *CONV4_POOLS, *RESNET_POOLS}), None],
         "validation_episodes": [Interval(Integral, 1, None, closed="left")],
         "validation_shot": [Interval(Integral, 1, None, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left"), None],
@@ -457,9 +453,8 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
             raise ValueError(
                 f"test_time_pool={pool!r} is not a pool of the {type(network).__name__}: "
                 "it applies to the built-in conv-4 encoder (encoder='conv4'; "
-                f"{', '.join(CONV4_POOLS)}), ResNet (encoder='resnet'; "
-                f"{', '.join(RESNET_POOLS)}) and temporal encoder (encoder='temporal'; "
-                f"{', '.join(TEMPORAL_POOLS)}).")
+                f"{', '.join(CONV4_POOLS)}) and ResNet (encoder='resnet'; "
+                f"{', '.join(RESNET_POOLS)}).")
         return pool
 
     def __setstate__(self, state):
@@ -530,8 +525,7 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
 MIN_CORRELATION_POSITIONS = 16
 
 
-_POOLS = {Conv4Encoder: CONV4_POOLS, ResNetEncoder: RESNET_POOLS,
-          TemporalConvEncoder: TEMPORAL_POOLS}
+_POOLS = {Conv4Encoder: CONV4_POOLS, ResNetEncoder: RESNET_POOLS}
 
 
 def _auto_pool(encoder, window_shape):
@@ -543,8 +537,6 @@ def _auto_pool(encoder, window_shape):
     enough = rows * steps >= MIN_CORRELATION_POSITIONS
     if isinstance(encoder, ResNetEncoder):
         return "max+texture" if encoder.pool == "max" and enough else None
-    if isinstance(encoder, TemporalConvEncoder):
-        return "meanmax+texture" if encoder.pool == "meanmax" and enough else None
     if encoder.pool != "flatten":
         return None
     return "flatten+texture" if enough else "flatten+stats"
