@@ -176,7 +176,7 @@ def fit_encoder(params, X, y, seed_offset=0, start_from=None):
 
 
 # The recipe parameters the cached log-mels depend on.
-_FRONT_END = ("sample_rate", "n_mels", "n_fft", "hop_length", "window_seconds")
+_FRONT_END = ("sample_rate", "n_mels", "n_fft", "hop_length", "window_seconds", "compression")
 
 
 def run_cv(args, params):

@@ -43,6 +43,7 @@ class LogMelWindows:
     Each waveform is first z-normalised (zero mean, unit variance, as MetaAudio), so
     recording level does not matter. ``fit`` then learns one mean and standard
     deviation over all training spectrogram values (training data only, as MetaAudio).
+    ``compression="pcen"`` compresses the mel magnitudes with PCEN instead of decibels.
     """
 
     sample_rate: int = 16000
@@ -50,6 +51,7 @@ class LogMelWindows:
     n_fft: int = 1024
     hop_length: int = 512
     window_seconds: float = 5.0
+    compression: str = "log"
     batch_size: int | None = None
     device: str = "cpu"
 
@@ -105,7 +107,7 @@ class LogMelWindows:
         module = build_log_mel(
             sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length,
             n_mels=self.n_mels, standardize_waveforms=one_window_each, db_mean=mean,
-            db_std=std,
+            db_std=std, compression=self.compression,
         )
         specs = run_in_batches(module, pieces, batch_size=self.batch_size,
                                device=resolve_device(self.device))

@@ -1,12 +1,15 @@
 """The optimised front-end paths against the plain computations they replace."""
 
+import librosa
 import numpy as np
 import pytest
+import scipy.signal
 import torch
 
 from skfewaudio._torch_utils import pad_or_crop
 from skfewaudio._windows import LogMelWindows, _cut, _z_normalize
 from skfewaudio.features._mel import build_log_mel
+from skfewaudio.nn.frontend import pcen_smoothing
 
 
 def _stft_mel(waveforms, module):
@@ -30,6 +33,50 @@ def test_framed_rfft_matches_torch_stft(rng, n_fft, hop, n_samples, power):
     ours, ref = module(x), _stft_mel(x, module)
     assert ours.shape == ref.shape
     torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("hop", [512, 160])
+def test_pcen_matches_librosa_with_the_filter_started_at_the_first_frame(rng, hop):
+    # A level that rises 20-fold within the clip: PCEN's gain control is what differs.
+    x = rng.standard_normal(16000) * np.linspace(0.1, 2.0, 16000)
+    x = x.astype(np.float32)
+    module = build_log_mel(sample_rate=16000, n_fft=1024, hop_length=hop, n_mels=40,
+                           compression="pcen")
+    ours = module(torch.from_numpy(x[None]))[0].numpy()
+    mel = librosa.feature.melspectrogram(y=x, sr=16000, n_fft=1024, hop_length=hop,
+                                         n_mels=40, power=1.0, pad_mode="constant")
+    b = pcen_smoothing(16000, hop)
+    mel *= 2.0**31
+    zi = scipy.signal.lfilter_zi([b], [1, b - 1])[None, :] * mel[:, :1]
+    reference = librosa.pcen(mel, sr=16000, hop_length=hop, zi=zi)
+    np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-5)
+
+
+def test_pcen_suppresses_a_steady_loud_band_and_keeps_a_short_burst(rng):
+    t = np.arange(16000) / 16000
+    x = 0.01 * rng.standard_normal(16000) + np.sin(2 * np.pi * 1000 * t)  # hum, 1 kHz
+    x[8000:8400] += 0.5 * rng.standard_normal(400)  # a 25 ms broadband burst
+    x = torch.from_numpy(x.astype(np.float32)[None])
+    centres = librosa.mel_frequencies(42, fmax=8000)[1:-1]
+    hum, quiet = np.argmin(abs(centres - 1000)), np.argmin(abs(centres - 5000))
+    kwargs = dict(sample_rate=16000, n_fft=1024, hop_length=512, n_mels=40)
+    decibels = build_log_mel(**kwargs)(x)[0].numpy()
+    pcen = build_log_mel(compression="pcen", **kwargs)(x)[0].numpy()
+    # In decibels the hum outweighs the burst; PCEN brings every steady band to about
+    # one level and the burst stands out from it.
+    assert decibels[hum].mean() > decibels[quiet].max() + 10
+    assert abs(pcen[hum, 2:-2].mean() - pcen[quiet, 2:-2].mean()) < 0.2
+    assert pcen[quiet].max() > 4 * pcen[hum, 2:-2].mean()
+
+
+def test_pcen_windows_are_standardised_like_log_mel_windows(rng):
+    frontend = LogMelWindows(window_seconds=0.25, compression="pcen")
+    X = rng.standard_normal((4, frontend.window_samples)).astype(np.float32)
+    windows = frontend.fit(X).spectrograms
+    raw = frontend.transform(X, normalize=False).spectrograms
+    np.testing.assert_allclose(windows, (raw - frontend.mean_) / frontend.std_,
+                               rtol=1e-4, atol=1e-4)
+    assert (raw >= 0).all()  # PCEN of non-negative energies, not decibels
 
 
 def test_standardize_waveforms_matches_numpy_z_normalisation(rng):

@@ -332,6 +332,18 @@ def test_resnet_reads_texture_statistics_beside_its_max_pooled_embedding(sounds,
         clf.set_params(test_time_pool="flatten").transform(X[:4])
 
 
+def test_pcen_compression_trains_and_survives_save_and_load(sounds, fitted, tmp_path):
+    X, y = sounds
+    clf = ProtoContrastiveClassifier(**dict(TINY, compression="pcen")).fit(X, y)
+    assert clf.frontend_.compression == "pcen"
+    pcen = clf.frontend_.transform(X[:4], normalize=False).spectrograms
+    log_mel = fitted.frontend_.transform(X[:4], normalize=False).spectrograms
+    assert pcen.shape == log_mel.shape and (pcen >= 0).all() and (log_mel < 0).any()
+    save(clf, tmp_path / "pcen.safetensors")
+    np.testing.assert_array_equal(load(tmp_path / "pcen.safetensors").transform(X[:4]),
+                                  clf.transform(X[:4]))
+
+
 def test_test_time_pool_changes_the_embedding_not_the_trained_network(sounds, fitted):
     X, y = sounds
     clf = copy.deepcopy(fitted)  # the fixture is shared, fitted with the default "auto"

@@ -17,7 +17,7 @@ from .._validation import (
     validate_fit_audio,
     warn_padded_clips,
 )
-from ..nn.frontend import LogMelSpectrogram
+from ..nn.frontend import LogMelSpectrogram, pcen_smoothing
 from ..nn.statistics import mean_std_over_time
 
 _FRONTEND_CONSTRAINTS = {
@@ -32,10 +32,18 @@ _FRONTEND_CONSTRAINTS = {
 }
 
 def build_log_mel(*, sample_rate, n_fft, hop_length, n_mels, fmin=0.0, fmax=None, log=True,
-                  standardize_waveforms=False, db_mean=0.0, db_std=1.0):
-    """A :class:`~skfewaudio.nn.LogMelSpectrogram` with librosa's (Slaney) mel filters."""
+                  standardize_waveforms=False, db_mean=0.0, db_std=1.0, compression="log"):
+    """A :class:`~skfewaudio.nn.LogMelSpectrogram` with librosa's (Slaney) mel filters.
+
+    ``compression="pcen"`` replaces the decibels by PCEN of the mel magnitudes (not
+    powers, as librosa advises), with librosa's 0.4 s time constant.
+    """
     filters = _mel_filters(sample_rate, n_fft, n_mels, fmin, fmax)
+    pcen = compression == "pcen"
     return LogMelSpectrogram(filters, n_fft=n_fft, hop_length=hop_length, log=log,
+                             power=1.0 if pcen else 2.0,
+                             pcen_smoothing=pcen_smoothing(sample_rate, hop_length) if pcen
+                             else None,
                              standardize_waveforms=standardize_waveforms, db_mean=db_mean,
                              db_std=db_std)
 

@@ -112,6 +112,12 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
         Log-mel front-end (MetaAudio's). Normalisation statistics are learned from the
         training clips only.
     window_seconds : float, default=5.0
+    compression : {"log", "pcen"}, default="log"
+        How mel energies are compressed: decibels, or per-channel energy
+        normalisation (PCEN, librosa's defaults), which divides each band by its own
+        smoothed recent level and so suppresses stationary background (wind, hum,
+        rain) while keeping onsets. The two see sounds differently: an ensemble of
+        both is the use measured in ``docs/protocontrastive.md``.
     test_time_shifts : tuple of int, default=()
         Test-time augmentation: each window is also embedded circularly rolled by
         each of these numbers of frames (hops of ``hop_length`` samples; ``20`` is
@@ -234,6 +240,7 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
         "n_fft": [Interval(Integral, 2, None, closed="left")],
         "hop_length": [Interval(Integral, 1, None, closed="left")],
         "window_seconds": [Interval(Real, 0, None, closed="neither")],
+        "compression": [StrOptions({"log", "pcen"})],
         "test_time_shifts": [tuple, list],
         "test_time_pool": [StrOptions({"auto", *CONV4_POOLS, *RESNET_POOLS}), None],
         "validation_episodes": [Interval(Integral, 1, None, closed="left")],
@@ -247,7 +254,8 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
                  time_mask_param=20, contrastive="supcon", contrastive_weight=0.5,
                  temperature=0.1, angular_alpha=40.0, miner_angle=20.0, projection_dim=128,
                  sample_rate=16000, n_mels=128, n_fft=1024, hop_length=512,
-                 window_seconds=5.0, test_time_shifts=(), test_time_pool="auto",
+                 window_seconds=5.0, compression="log", test_time_shifts=(),
+                 test_time_pool="auto",
                  validation_episodes=500,
                  validation_shot=1, patience=None, optimizer=None, optimizer_params=None,
                  callbacks=None, module_params=None, embed_batch_size=128, device="cpu",
@@ -278,6 +286,7 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
         self.n_fft = n_fft
         self.hop_length = hop_length
         self.window_seconds = window_seconds
+        self.compression = compression
         self.test_time_shifts = test_time_shifts
         self.test_time_pool = test_time_pool
         self.validation_episodes = validation_episodes
@@ -345,7 +354,7 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
         self.frontend_ = LogMelWindows(
             sample_rate=self.sample_rate, n_mels=self.n_mels, n_fft=self.n_fft,
             hop_length=self.hop_length, window_seconds=self.window_seconds,
-            device=self._device(),
+            compression=self.compression, device=self._device(),
         )
         windows = self.frontend_.fit(X)  # log-mel once per fit; views are masked per batch
         callbacks = [("lr_scheduler", LRScheduler(
