@@ -146,6 +146,16 @@ def test_persistence_round_trip(pre, sounds, tmp_path):
     assert tensors and all(t.device.type == "cpu" for t in tensors)
 
 
+def test_pcen_front_end_trains_and_survives_save_and_load(sounds, tmp_path):
+    X, y, X_new, _ = sounds
+    pre = SupConPretrainer(**FAST, max_epochs=1, compression="pcen").fit(X, y)
+    assert pre.frontend_.compression == "pcen"
+    assert (pre.frontend_.transform(X_new, normalize=False).spectrograms >= 0).all()
+    save(pre, tmp_path / "pcen.safetensors")
+    np.testing.assert_array_equal(load(tmp_path / "pcen.safetensors").transform(X_new),
+                                  pre.transform(X_new))
+
+
 def test_net_on_cpu_copy_is_equivalent(pre, sounds):
     cpu_net = net_on_cpu(pre.net_)
     assert cpu_net is not pre.net_ and cpu_net.device == "cpu"

@@ -116,8 +116,9 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
         How mel energies are compressed: decibels, or per-channel energy
         normalisation (PCEN, librosa's defaults), which divides each band by its own
         smoothed recent level and so suppresses stationary background (wind, hum,
-        rain) while keeping onsets. The two see sounds differently: an ensemble of
-        both is the use measured in ``docs/protocontrastive.md``.
+        rain) while keeping onsets. On ESC-50 a PCEN network alone is about 5 points
+        behind one on decibels, but beside log-mel networks in an ensemble it adds
+        more than another log-mel network (``docs/protocontrastive.md``).
     test_time_shifts : tuple of int, default=()
         Test-time augmentation: each window is also embedded circularly rolled by
         each of these numbers of frames (hops of ``hop_length`` samples; ``20`` is

@@ -147,6 +147,9 @@ class SupConPretrainer(TransformerMixin, NetworkEstimator):
     window_seconds : float, default=5.0
         Window length: 5 s suits ESC-50-like clips (one window per clip). Use about
         the length of the sounds of interest; longer clips give several windows.
+    compression : {"log", "pcen"}, default="log"
+        Decibels, or per-channel energy normalisation of the mel magnitudes (see
+        :class:`~skfewaudio.ProtoContrastiveClassifier`).
     validation_episodes : int, default=200
         Episodes of the per-epoch few-shot validation (see ``fit``).
     validation_shot : int, default=1
@@ -238,6 +241,7 @@ class SupConPretrainer(TransformerMixin, NetworkEstimator):
         "n_fft": [Interval(Integral, 2, None, closed="left")],
         "hop_length": [Interval(Integral, 1, None, closed="left")],
         "window_seconds": [Interval(Real, 0, None, closed="neither")],
+        "compression": [StrOptions({"log", "pcen"})],
         "validation_episodes": [Interval(Integral, 1, None, closed="left")],
         "validation_shot": [Interval(Integral, 1, None, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left"), None],
@@ -249,7 +253,8 @@ class SupConPretrainer(TransformerMixin, NetworkEstimator):
                  max_freq_shift=10, time_crop=(0.6, 1.0), gain=(0.75, 1.0), noise_std=0.1,
                  spec_augment=False, max_epochs=50, batch_size=128, clips_per_class=4,
                  lr=0.01, momentum=0.9, weight_decay=1e-4, sample_rate=16000, n_mels=128,
-                 n_fft=1024, hop_length=512, window_seconds=5.0, validation_episodes=200,
+                 n_fft=1024, hop_length=512, window_seconds=5.0, compression="log",
+                 validation_episodes=200,
                  validation_shot=1, patience=None, precision="float32", optimizer=None,
                  optimizer_params=None, callbacks=None, module_params=None,
                  embed_batch_size=128, device="cpu", checkpoint_dir=None, random_state=None,
@@ -278,6 +283,7 @@ class SupConPretrainer(TransformerMixin, NetworkEstimator):
         self.n_fft = n_fft
         self.hop_length = hop_length
         self.window_seconds = window_seconds
+        self.compression = compression
         self.validation_episodes = validation_episodes
         self.validation_shot = validation_shot
         self.patience = patience
@@ -357,7 +363,7 @@ class SupConPretrainer(TransformerMixin, NetworkEstimator):
         self.frontend_ = LogMelWindows(
             sample_rate=self.sample_rate, n_mels=self.n_mels, n_fft=self.n_fft,
             hop_length=self.hop_length, window_seconds=self.window_seconds,
-            device=self._device(),
+            compression=self.compression, device=self._device(),
         )
         windows = self.frontend_.fit(X)
         specs = windows.spectrograms
