@@ -166,13 +166,20 @@ def fit_encoder(params, X, y, seed_offset=0, start_from=None):
         model = ProtoContrastiveClassifier(**params).fit(X, y)
         if start_from is not None:  # the same conv-4, so skfewaudio.save can store it
             model.set_params(encoder=start_from.encoder)
-        per_epoch = model.episodes_per_epoch * model.n_way * (model.n_shot + model.n_query)
     else:
         model = SupConPretrainer(**params).fit(X, y)
-        per_epoch = len(X)
+    return model, training_cost(model, len(X))
+
+
+def training_cost(model, n_clips):
+    """A fitted encoder's training seconds and clips per second, from its own record
+    (so saved encoders carry their cost); ``n_clips``: the clips of an epoch of
+    SupConPretrainer (ProtoContrastiveClassifier's epochs are episodes)."""
+    if isinstance(model, ProtoContrastiveClassifier):
+        n_clips = model.episodes_per_epoch * model.n_way * (model.n_shot + model.n_query)
     seconds = float(np.sum(model.net_.history[:, "dur"]))
-    return model, {"fit_seconds": model.fit_seconds_,
-                   "train_clips_per_s": per_epoch * len(model.net_.history) / seconds}
+    return {"fit_seconds": model.fit_seconds_,
+            "train_clips_per_s": n_clips * len(model.net_.history) / seconds}
 
 
 # The recipe parameters the cached log-mels depend on.
@@ -362,21 +369,15 @@ def run_fusion(args, params):
 
 def final_encoders(args, params, train):
     """One encoder per seed trained on the train classes, and their training cost; or,
-    with ``--encoders-from``, the encoders of those saved models and the summed costs
-    their rows in ``pretrain_esc50_final.json`` record (so seeds trained by separate
-    processes, one per core, can be joined)."""
+    with ``--encoders-from``, the encoders of those saved models (those of
+    ``--pick-encoders`` only, where given) and the training cost each records, summed
+    (so seeds trained by separate processes, one per core, can be joined)."""
     if args.encoders_from:
-        rows = json.loads((RESULTS / "pretrain_esc50_final.json").read_text())["rows"]
-        encoders, costs = [], []
-        for path in args.encoders_from:
-            encoders += [_at_test_time(e, args) for e in _learned_encoders(path)]
-            row = next((r for r in rows if Path(r["model"]) == path), None)
-            if row is None:
-                raise SystemExit(f"{path}: no row of pretrain_esc50_final.json saved a model "
-                                 "there; give the path it was saved under (the script's "
-                                 "paths are relative to where it was run).")
-            costs.append(row)
-        return encoders, _summed(costs)
+        encoders = [e for path in args.encoders_from for e in _learned_encoders(path)]
+        if args.pick_encoders:
+            encoders = [encoders[i] for i in args.pick_encoders]
+        encoders = [_at_test_time(e, args) for e in encoders]
+        return encoders, _summed([training_cost(e, len(train.data)) for e in encoders])
     encoders, costs = [], []
     starts = _learned_encoders(args.start_from) if args.start_from else [None] * len(args.seeds)
     for seed, start in zip(args.seeds, starts, strict=True):  # several seeds: an ensemble
@@ -419,7 +420,9 @@ def run_final(args, params):
            "spectral_weight": args.spectral_weight, "texture_weight": args.texture_weight,
            "head": _head_label(args.probe_C),
            "whitening": _whitening_label(args.whitening),
-           "encoders_from": " ".join(map(str, args.encoders_from)) or "-",
+           "encoders_from": " ".join(map(str, args.encoders_from)) + (
+               f" (encoders {' '.join(map(str, args.pick_encoders))})"
+               if args.pick_encoders else "") or "-",
            "episodes": args.episodes,
            "test_time_shifts": _shift_label(args.test_time_shifts),
            "test_time_pool": _pool_label(encoders), **cost}
@@ -530,8 +533,11 @@ def main(argv=None):
     parser.add_argument("--encoders-from", type=Path, nargs="+", default=[],
                         metavar="MODEL",
                         help="final: instead of training, join the encoders of these "
-                        "saved models (rows of pretrain_esc50_final.json), e.g. to give "
-                        "them another head or join seeds trained in parallel")
+                        "saved models, e.g. to give them another head or join seeds "
+                        "trained in parallel")
+    parser.add_argument("--pick-encoders", type=int, nargs="+", default=[], metavar="I",
+                        help="final, with --encoders-from: join only these of their "
+                        "encoders (0-based, in the order the models hold them)")
     parser.add_argument("--start-from", type=Path, default=None, metavar="PATH",
                         help="cv: a kept fold model, {fold} in the path standing for the "
                         "fold; final: a saved model, its encoders in --seeds order. Each "
