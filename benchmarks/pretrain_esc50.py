@@ -420,9 +420,7 @@ def run_final(args, params):
            "spectral_weight": args.spectral_weight, "texture_weight": args.texture_weight,
            "head": _head_label(args.probe_C),
            "whitening": _whitening_label(args.whitening),
-           "encoders_from": " ".join(map(str, args.encoders_from)) + (
-               f" (encoders {' '.join(map(str, args.pick_encoders))})"
-               if args.pick_encoders else "") or "-",
+           "encoders_from": _encoders_from_label(args.encoders_from, args.pick_encoders),
            "episodes": args.episodes,
            "test_time_shifts": _shift_label(args.test_time_shifts),
            "test_time_pool": _pool_label(encoders), **cost}
@@ -468,6 +466,13 @@ def _whitening(text):
 
 def _whitening_label(shrinkage):
     return "-" if shrinkage is None else f"{shrinkage:g}"
+
+
+def _encoders_from_label(paths, picked):
+    if not paths:
+        return "-"
+    label = " ".join(map(str, paths))
+    return f"{label} (encoders {' '.join(map(str, picked))})" if picked else label
 
 
 def recipe_params(recipe, overrides):
