@@ -183,7 +183,8 @@ def training_cost(model, n_clips):
 
 
 # The recipe parameters the cached log-mels depend on.
-_FRONT_END = ("sample_rate", "n_mels", "n_fft", "hop_length", "window_seconds", "compression")
+_FRONT_END = ("sample_rate", "n_mels", "n_fft", "hop_length", "window_seconds", "compression",
+              "pcen_time_constant", "frequency_scale")
 
 
 def run_cv(args, params):

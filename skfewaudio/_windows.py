@@ -43,7 +43,9 @@ class LogMelWindows:
     Each waveform is first z-normalised (zero mean, unit variance, as MetaAudio), so
     recording level does not matter. ``fit`` then learns one mean and standard
     deviation over all training spectrogram values (training data only, as MetaAudio).
-    ``compression="pcen"`` compresses the mel magnitudes with PCEN instead of decibels.
+    ``compression="pcen"`` compresses the mel magnitudes with PCEN instead of decibels
+    (smoothed over ``pcen_time_constant`` seconds);
+    ``frequency_scale="linear"`` spaces the bands evenly in Hz instead of in mels.
     """
 
     sample_rate: int = 16000
@@ -52,6 +54,8 @@ class LogMelWindows:
     hop_length: int = 512
     window_seconds: float = 5.0
     compression: str = "log"
+    pcen_time_constant: float = 0.4
+    frequency_scale: str = "mel"
     batch_size: int | None = None
     device: str = "cpu"
 
@@ -108,6 +112,7 @@ class LogMelWindows:
             sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length,
             n_mels=self.n_mels, standardize_waveforms=one_window_each, db_mean=mean,
             db_std=std, compression=self.compression,
+            pcen_time_constant=self.pcen_time_constant, frequency_scale=self.frequency_scale,
         )
         specs = run_in_batches(module, pieces, batch_size=self.batch_size,
                                device=resolve_device(self.device))

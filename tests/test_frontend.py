@@ -8,7 +8,7 @@ import torch
 
 from skfewaudio._torch_utils import pad_or_crop
 from skfewaudio._windows import LogMelWindows, _cut, _z_normalize
-from skfewaudio.features._mel import build_log_mel
+from skfewaudio.features._mel import _linear_filters, build_log_mel
 from skfewaudio.nn.frontend import pcen_smoothing
 
 
@@ -35,20 +35,21 @@ def test_framed_rfft_matches_torch_stft(rng, n_fft, hop, n_samples, power):
     torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("hop", [512, 160])
-def test_pcen_matches_librosa_with_the_filter_started_at_the_first_frame(rng, hop):
+@pytest.mark.parametrize("hop, time_constant", [(512, 0.4), (160, 0.4), (512, 0.06)])
+def test_pcen_matches_librosa_with_the_filter_started_at_the_first_frame(rng, hop,
+                                                                        time_constant):
     # A level that rises 20-fold within the clip: PCEN's gain control is what differs.
     x = rng.standard_normal(16000) * np.linspace(0.1, 2.0, 16000)
     x = x.astype(np.float32)
     module = build_log_mel(sample_rate=16000, n_fft=1024, hop_length=hop, n_mels=40,
-                           compression="pcen")
+                           compression="pcen", pcen_time_constant=time_constant)
     ours = module(torch.from_numpy(x[None]))[0].numpy()
     mel = librosa.feature.melspectrogram(y=x, sr=16000, n_fft=1024, hop_length=hop,
                                          n_mels=40, power=1.0, pad_mode="constant")
-    b = pcen_smoothing(16000, hop)
+    b = pcen_smoothing(16000, hop, time_constant)
     mel *= 2.0**31
     zi = scipy.signal.lfilter_zi([b], [1, b - 1])[None, :] * mel[:, :1]
-    reference = librosa.pcen(mel, sr=16000, hop_length=hop, zi=zi)
+    reference = librosa.pcen(mel, sr=16000, hop_length=hop, time_constant=time_constant, zi=zi)
     np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-5)
 
 
@@ -77,6 +78,34 @@ def test_pcen_windows_are_standardised_like_log_mel_windows(rng):
     np.testing.assert_allclose(windows, (raw - frontend.mean_) / frontend.std_,
                                rtol=1e-4, atol=1e-4)
     assert (raw >= 0).all()  # PCEN of non-negative energies, not decibels
+
+
+def test_linear_bands_peak_at_the_nearest_centre_and_have_unit_area():
+    kwargs = dict(sample_rate=16000, n_fft=1024, hop_length=512, n_mels=128)
+    module = build_log_mel(frequency_scale="linear", **kwargs)
+    centres = np.linspace(0, 8000, 130)[1:-1]
+    t = np.arange(16000) / 16000
+    for hz in (300, 1234, 6000, 7777):
+        tone = torch.from_numpy(np.sin(2 * np.pi * hz * t).astype(np.float32)[None])
+        assert module(tone)[0].mean(1).argmax() == np.argmin(abs(centres - hz))
+    bin_hz = 16000 / 1024
+    np.testing.assert_allclose(_linear_filters(16000, 1024, 128).sum(1) * bin_hz, 1, rtol=5e-3)
+
+
+def test_linear_bands_resolve_high_tones_and_mel_bands_low_ones():
+    kwargs = dict(sample_rate=16000, n_fft=1024, hop_length=512, n_mels=128)
+    t = np.arange(16000) / 16000
+
+    def bands_apart(scale, low_hz, high_hz):
+        module = build_log_mel(frequency_scale=scale, **kwargs)
+        peaks = [module(torch.from_numpy(np.sin(2 * np.pi * hz * t).astype(np.float32)[None]))
+                 [0].mean(1).argmax() for hz in (low_hz, high_hz)]
+        return int(peaks[1] - peaks[0])
+
+    # 150 Hz apart at 6 kHz: about 2.4 linear bands, one mel band.
+    assert bands_apart("linear", 6000, 6150) == 2 and bands_apart("mel", 6000, 6150) == 1
+    # 100 Hz apart at 300 Hz: four mel bands, one or two linear ones.
+    assert bands_apart("mel", 300, 400) == 4 and bands_apart("linear", 300, 400) == 1
 
 
 def test_standardize_waveforms_matches_numpy_z_normalisation(rng):

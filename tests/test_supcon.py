@@ -1,6 +1,7 @@
 """SupConPretrainer, its batch sampler and the FineTuneClassifier head (synthetic, CPU)."""
 
 import pickle
+from dataclasses import replace
 
 import joblib
 import numpy as np
@@ -146,13 +147,19 @@ def test_persistence_round_trip(pre, sounds, tmp_path):
     assert tensors and all(t.device.type == "cpu" for t in tensors)
 
 
-def test_pcen_front_end_trains_and_survives_save_and_load(sounds, tmp_path):
+LOG_MEL = {"compression": "log", "frequency_scale": "mel"}  # the defaults
+
+
+@pytest.mark.parametrize("front_end", [{"compression": "pcen"}, {"frequency_scale": "linear"}])
+def test_front_end_settings_train_and_survive_save_and_load(sounds, tmp_path, front_end):
     X, y, X_new, _ = sounds
-    pre = SupConPretrainer(**FAST, max_epochs=1, compression="pcen").fit(X, y)
-    assert pre.frontend_.compression == "pcen"
-    assert (pre.frontend_.transform(X_new, normalize=False).spectrograms >= 0).all()
-    save(pre, tmp_path / "pcen.safetensors")
-    np.testing.assert_array_equal(load(tmp_path / "pcen.safetensors").transform(X_new),
+    pre = SupConPretrainer(**FAST, max_epochs=1, **front_end).fit(X, y)
+    assert all(getattr(pre.frontend_, k) == v for k, v in front_end.items())
+    ours = pre.frontend_.transform(X_new, normalize=False).spectrograms
+    log_mel = replace(pre.frontend_, **LOG_MEL).transform(X_new, normalize=False).spectrograms
+    assert ours.shape == log_mel.shape and not np.allclose(ours, log_mel, atol=1.0)
+    save(pre, tmp_path / "model.safetensors")
+    np.testing.assert_array_equal(load(tmp_path / "model.safetensors").transform(X_new),
                                   pre.transform(X_new))
 
 

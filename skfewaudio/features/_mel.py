@@ -32,17 +32,25 @@ _FRONTEND_CONSTRAINTS = {
 }
 
 def build_log_mel(*, sample_rate, n_fft, hop_length, n_mels, fmin=0.0, fmax=None, log=True,
-                  standardize_waveforms=False, db_mean=0.0, db_std=1.0, compression="log"):
+                  standardize_waveforms=False, db_mean=0.0, db_std=1.0, compression="log",
+                  pcen_time_constant=0.4, frequency_scale="mel"):
     """A :class:`~skfewaudio.nn.LogMelSpectrogram` with librosa's (Slaney) mel filters.
 
     ``compression="pcen"`` replaces the decibels by PCEN of the mel magnitudes (not
-    powers, as librosa advises), with librosa's 0.4 s time constant.
+    powers, as librosa advises), smoothed over ``pcen_time_constant`` seconds
+    (librosa's default, 0.4 s).
+    ``frequency_scale="linear"`` spaces the ``n_mels`` triangular bands evenly in Hz
+    instead of on the mel scale (see ``_linear_filters``).
     """
-    filters = _mel_filters(sample_rate, n_fft, n_mels, fmin, fmax)
+    if frequency_scale == "linear":
+        filters = _linear_filters(sample_rate, n_fft, n_mels, fmin, fmax)
+    else:
+        filters = _mel_filters(sample_rate, n_fft, n_mels, fmin, fmax)
     pcen = compression == "pcen"
     return LogMelSpectrogram(filters, n_fft=n_fft, hop_length=hop_length, log=log,
                              power=1.0 if pcen else 2.0,
-                             pcen_smoothing=pcen_smoothing(sample_rate, hop_length) if pcen
+                             pcen_smoothing=pcen_smoothing(sample_rate, hop_length,
+                                                            pcen_time_constant) if pcen
                              else None,
                              standardize_waveforms=standardize_waveforms, db_mean=db_mean,
                              db_std=db_std)
@@ -54,6 +62,28 @@ def _mel_filters(sample_rate, n_fft, n_mels, fmin, fmax):
     filters = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin,
                                   fmax=fmax)
     filters.flags.writeable = False  # shared by every module built from the cache
+    return filters
+
+
+@lru_cache(maxsize=32)
+def _linear_filters(sample_rate, n_fft, n_bands, fmin=0.0, fmax=None):
+    """Triangular filters evenly spaced in Hz, shaped like librosa's mel filters.
+
+    Each band rises from its lower neighbour's centre to its own and falls to its
+    upper neighbour's, and is scaled to unit area like librosa's Slaney filters, so
+    only the spacing of the centres differs from :func:`librosa.filters.mel`. At the
+    defaults (128 bands to 8 kHz) every band is 125 Hz wide: ten times finer than mel
+    bands above 4 kHz, where many environmental sounds keep their detail, and coarser
+    below 500 Hz.
+    """
+    fmax = sample_rate / 2 if fmax is None else fmax
+    edges = np.linspace(fmin, fmax, n_bands + 2)
+    bins = librosa.fft_frequencies(sr=sample_rate, n_fft=n_fft)
+    rising = (bins - edges[:-2, None]) / np.diff(edges)[:-1, None]
+    falling = (edges[2:, None] - bins) / np.diff(edges)[1:, None]
+    area = 2.0 / (edges[2:] - edges[:-2])
+    filters = (np.maximum(0.0, np.minimum(rising, falling)) * area[:, None]).astype(np.float32)
+    filters.flags.writeable = False
     return filters
 
 

@@ -119,6 +119,14 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
         rain) while keeping onsets. On ESC-50 a PCEN network alone is about 5 points
         behind one on decibels, but beside log-mel networks in an ensemble it adds
         more than another log-mel network (``docs/protocontrastive.md``).
+    pcen_time_constant : float, default=0.4
+        Seconds over which PCEN smooths each band's level (librosa's default); shorter
+        keeps little but onsets. Used only with ``compression="pcen"``.
+    frequency_scale : {"mel", "linear"}, default="mel"
+        Where the ``n_mels`` triangular bands sit: on the mel scale, or evenly in Hz
+        (125 Hz each at the defaults), which resolves high frequencies ten times more
+        finely than mel bands and low ones more coarsely. Like ``compression``, a view
+        for an ensemble beside mel networks (``docs/protocontrastive.md``).
     test_time_shifts : tuple of int, default=()
         Test-time augmentation: each window is also embedded circularly rolled by
         each of these numbers of frames (hops of ``hop_length`` samples; ``20`` is
@@ -242,6 +250,8 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
         "hop_length": [Interval(Integral, 1, None, closed="left")],
         "window_seconds": [Interval(Real, 0, None, closed="neither")],
         "compression": [StrOptions({"log", "pcen"})],
+        "pcen_time_constant": [Interval(Real, 0, None, closed="neither")],
+        "frequency_scale": [StrOptions({"mel", "linear"})],
         "test_time_shifts": [tuple, list],
         "test_time_pool": [StrOptions({"auto", *CONV4_POOLS, *RESNET_POOLS}), None],
         "validation_episodes": [Interval(Integral, 1, None, closed="left")],
@@ -255,8 +265,8 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
                  time_mask_param=20, contrastive="supcon", contrastive_weight=0.5,
                  temperature=0.1, angular_alpha=40.0, miner_angle=20.0, projection_dim=128,
                  sample_rate=16000, n_mels=128, n_fft=1024, hop_length=512,
-                 window_seconds=5.0, compression="log", test_time_shifts=(),
-                 test_time_pool="auto",
+                 window_seconds=5.0, compression="log", pcen_time_constant=0.4,
+                 frequency_scale="mel", test_time_shifts=(), test_time_pool="auto",
                  validation_episodes=500,
                  validation_shot=1, patience=None, optimizer=None, optimizer_params=None,
                  callbacks=None, module_params=None, embed_batch_size=128, device="cpu",
@@ -288,6 +298,8 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
         self.hop_length = hop_length
         self.window_seconds = window_seconds
         self.compression = compression
+        self.pcen_time_constant = pcen_time_constant
+        self.frequency_scale = frequency_scale
         self.test_time_shifts = test_time_shifts
         self.test_time_pool = test_time_pool
         self.validation_episodes = validation_episodes
@@ -355,7 +367,8 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
         self.frontend_ = LogMelWindows(
             sample_rate=self.sample_rate, n_mels=self.n_mels, n_fft=self.n_fft,
             hop_length=self.hop_length, window_seconds=self.window_seconds,
-            compression=self.compression, device=self._device(),
+            compression=self.compression, pcen_time_constant=self.pcen_time_constant,
+            frequency_scale=self.frequency_scale, device=self._device(),
         )
         windows = self.frontend_.fit(X)  # log-mel once per fit; views are masked per batch
         callbacks = [("lr_scheduler", LRScheduler(

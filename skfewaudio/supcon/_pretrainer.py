@@ -150,6 +150,11 @@ class SupConPretrainer(TransformerMixin, NetworkEstimator):
     compression : {"log", "pcen"}, default="log"
         Decibels, or per-channel energy normalisation of the mel magnitudes (see
         :class:`~skfewaudio.ProtoContrastiveClassifier`).
+    pcen_time_constant : float, default=0.4
+        Seconds over which PCEN smooths each band's level (``compression="pcen"``).
+    frequency_scale : {"mel", "linear"}, default="mel"
+        Mel bands, or bands evenly spaced in Hz (see
+        :class:`~skfewaudio.ProtoContrastiveClassifier`).
     validation_episodes : int, default=200
         Episodes of the per-epoch few-shot validation (see ``fit``).
     validation_shot : int, default=1
@@ -242,6 +247,8 @@ class SupConPretrainer(TransformerMixin, NetworkEstimator):
         "hop_length": [Interval(Integral, 1, None, closed="left")],
         "window_seconds": [Interval(Real, 0, None, closed="neither")],
         "compression": [StrOptions({"log", "pcen"})],
+        "pcen_time_constant": [Interval(Real, 0, None, closed="neither")],
+        "frequency_scale": [StrOptions({"mel", "linear"})],
         "validation_episodes": [Interval(Integral, 1, None, closed="left")],
         "validation_shot": [Interval(Integral, 1, None, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left"), None],
@@ -254,7 +261,7 @@ class SupConPretrainer(TransformerMixin, NetworkEstimator):
                  spec_augment=False, max_epochs=50, batch_size=128, clips_per_class=4,
                  lr=0.01, momentum=0.9, weight_decay=1e-4, sample_rate=16000, n_mels=128,
                  n_fft=1024, hop_length=512, window_seconds=5.0, compression="log",
-                 validation_episodes=200,
+                 pcen_time_constant=0.4, frequency_scale="mel", validation_episodes=200,
                  validation_shot=1, patience=None, precision="float32", optimizer=None,
                  optimizer_params=None, callbacks=None, module_params=None,
                  embed_batch_size=128, device="cpu", checkpoint_dir=None, random_state=None,
@@ -284,6 +291,8 @@ class SupConPretrainer(TransformerMixin, NetworkEstimator):
         self.hop_length = hop_length
         self.window_seconds = window_seconds
         self.compression = compression
+        self.pcen_time_constant = pcen_time_constant
+        self.frequency_scale = frequency_scale
         self.validation_episodes = validation_episodes
         self.validation_shot = validation_shot
         self.patience = patience
@@ -363,7 +372,8 @@ class SupConPretrainer(TransformerMixin, NetworkEstimator):
         self.frontend_ = LogMelWindows(
             sample_rate=self.sample_rate, n_mels=self.n_mels, n_fft=self.n_fft,
             hop_length=self.hop_length, window_seconds=self.window_seconds,
-            compression=self.compression, device=self._device(),
+            compression=self.compression, pcen_time_constant=self.pcen_time_constant,
+            frequency_scale=self.frequency_scale, device=self._device(),
         )
         windows = self.frontend_.fit(X)
         specs = windows.spectrograms
