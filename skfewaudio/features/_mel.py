@@ -72,9 +72,9 @@ def _linear_filters(sample_rate, n_fft, n_bands, fmin=0.0, fmax=None):
     Each band rises from its lower neighbour's centre to its own and falls to its
     upper neighbour's, and is scaled to unit area like librosa's Slaney filters, so
     only the spacing of the centres differs from :func:`librosa.filters.mel`. At the
-    defaults (128 bands to 8 kHz) every band is 125 Hz wide: ten times finer than mel
-    bands above 4 kHz, where many environmental sounds keep their detail, and coarser
-    below 500 Hz.
+    defaults (128 bands to 8 kHz) the centres are 62 Hz apart: finer than mel bands
+    above 2.5 kHz (1.6 times at 4 kHz, 3 times at 8 kHz), where many environmental
+    sounds keep their detail, and 2.7 times coarser below 1 kHz.
     """
     fmax = sample_rate / 2 if fmax is None else fmax
     edges = np.linspace(fmin, fmax, n_bands + 2)
