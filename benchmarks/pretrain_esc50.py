@@ -56,7 +56,7 @@ from skfewaudio import (
     load_audio_folder,
     save,
 )
-from skfewaudio._windows import LogMelWindows
+from skfewaudio._windows import FRONT_END_CONSTRAINTS, LogMelWindows
 from skfewaudio.protocontrastive import ProtoContrastiveClassifier
 from skfewaudio.supcon import SupConPretrainer
 
@@ -182,15 +182,12 @@ def training_cost(model, n_clips):
             "train_clips_per_s": n_clips * len(model.net_.history) / seconds}
 
 
-# The recipe parameters the cached log-mels depend on.
-_FRONT_END = ("sample_rate", "n_mels", "n_fft", "hop_length", "window_seconds", "compression",
-              "pcen_time_constant", "frequency_scale")
 
 
 def run_cv(args, params):
     data = load_audio_folder(args.data, classes=_split(args.data, "train"))
     # The estimator's own front-end, once: folds then train on the log-mels.
-    front_end = {k: params[k] for k in _FRONT_END if k in params}
+    front_end = {k: params[k] for k in FRONT_END_CONSTRAINTS if k in params}
     specs = (LogMelWindows(**front_end).transform(np.stack(data.data), normalize=False)
              .spectrograms)
     y = data.target

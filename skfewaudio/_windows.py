@@ -8,8 +8,10 @@ embeddings or of probabilities, which acts as a soft vote).
 """
 
 from dataclasses import dataclass
+from numbers import Integral, Real
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._torch_utils import resolve_device
 from ._validation import is_spectrogram_batch, warn_padded_clips
@@ -123,6 +125,26 @@ class LogMelWindows:
         specs -= np.float32(self.mean_)
         specs /= np.float32(self.std_)
         return specs
+
+
+# The network estimators' parameters that set their front-end (LogMelWindows' fields
+# of the same names), with their checks: one list for every estimator that has them.
+FRONT_END_CONSTRAINTS = {
+    "sample_rate": [Interval(Integral, 1, None, closed="left")],
+    "n_mels": [Interval(Integral, 1, None, closed="left")],
+    "n_fft": [Interval(Integral, 2, None, closed="left")],
+    "hop_length": [Interval(Integral, 1, None, closed="left")],
+    "window_seconds": [Interval(Real, 0, None, closed="neither")],
+    "compression": [StrOptions({"log", "pcen"})],
+    "pcen_time_constant": [Interval(Real, 0, None, closed="neither")],
+    "frequency_scale": [StrOptions({"mel", "linear"})],
+}
+
+
+def front_end_of(estimator, device):
+    """The :class:`LogMelWindows` an estimator's front-end parameters describe."""
+    return LogMelWindows(**{name: getattr(estimator, name) for name in FRONT_END_CONSTRAINTS},
+                         device=device)
 
 
 def _z_normalize(clips):

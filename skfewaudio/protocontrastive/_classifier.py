@@ -20,7 +20,7 @@ from .._validation import (
     validate_audio_after_fit,
     validate_fit_audio,
 )
-from .._windows import LogMelWindows, combine_by_clip
+from .._windows import FRONT_END_CONSTRAINTS, combine_by_clip, front_end_of
 from ..nn.encoders import CONV4_POOLS, Conv4Encoder
 from ..nn.inference import inference_module
 from ..nn.losses import PrototypicalLoss, ProtoContrastiveLoss
@@ -246,14 +246,7 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
         "angular_alpha": [Interval(Real, 0, 90, closed="neither")],
         "miner_angle": [Interval(Real, 0, 90, closed="left")],
         "projection_dim": [Interval(Integral, 1, None, closed="left")],
-        "sample_rate": [Interval(Integral, 1, None, closed="left")],
-        "n_mels": [Interval(Integral, 1, None, closed="left")],
-        "n_fft": [Interval(Integral, 2, None, closed="left")],
-        "hop_length": [Interval(Integral, 1, None, closed="left")],
-        "window_seconds": [Interval(Real, 0, None, closed="neither")],
-        "compression": [StrOptions({"log", "pcen"})],
-        "pcen_time_constant": [Interval(Real, 0, None, closed="neither")],
-        "frequency_scale": [StrOptions({"mel", "linear"})],
+        **FRONT_END_CONSTRAINTS,
         "test_time_shifts": [tuple, list],
         "test_time_pool": [StrOptions({"auto", *CONV4_POOLS, *RESNET_POOLS}), None],
         "validation_episodes": [Interval(Integral, 1, None, closed="left")],
@@ -366,12 +359,7 @@ class ProtoContrastiveClassifier(NetworkClassifierMixin, TransformerMixin, Netwo
             )
 
     def _fit(self, rng, X, codes, validation):
-        self.frontend_ = LogMelWindows(
-            sample_rate=self.sample_rate, n_mels=self.n_mels, n_fft=self.n_fft,
-            hop_length=self.hop_length, window_seconds=self.window_seconds,
-            compression=self.compression, pcen_time_constant=self.pcen_time_constant,
-            frequency_scale=self.frequency_scale, device=self._device(),
-        )
+        self.frontend_ = front_end_of(self, self._device())
         windows = self.frontend_.fit(X)  # log-mel once per fit; views are masked per batch
         callbacks = [("lr_scheduler", LRScheduler(
             torch.optim.lr_scheduler.CosineAnnealingLR, T_max=self.max_epochs))]

@@ -22,7 +22,7 @@ from .._validation import (
     validate_audio_after_fit,
     validate_fit_audio,
 )
-from .._windows import LogMelWindows, combine_by_clip
+from .._windows import FRONT_END_CONSTRAINTS, combine_by_clip, front_end_of
 from ..nn.augment import contrastive_views
 from ..nn.encoders import Conv4Encoder
 from ..nn.heads import ContrastiveModel, ProjectionHead
@@ -241,14 +241,7 @@ class SupConPretrainer(TransformerMixin, NetworkEstimator):
         "lr": [Interval(Real, 0, None, closed="neither")],
         "momentum": [Interval(Real, 0, 1, closed="left")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "sample_rate": [Interval(Integral, 1, None, closed="left")],
-        "n_mels": [Interval(Integral, 1, None, closed="left")],
-        "n_fft": [Interval(Integral, 2, None, closed="left")],
-        "hop_length": [Interval(Integral, 1, None, closed="left")],
-        "window_seconds": [Interval(Real, 0, None, closed="neither")],
-        "compression": [StrOptions({"log", "pcen"})],
-        "pcen_time_constant": [Interval(Real, 0, None, closed="neither")],
-        "frequency_scale": [StrOptions({"mel", "linear"})],
+        **FRONT_END_CONSTRAINTS,
         "validation_episodes": [Interval(Integral, 1, None, closed="left")],
         "validation_shot": [Interval(Integral, 1, None, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left"), None],
@@ -369,12 +362,7 @@ class SupConPretrainer(TransformerMixin, NetworkEstimator):
     def _fit(self, rng, X, y, validation):
         self.supervised_ = y is not None
         self.n_classes_ = len(np.unique(y)) if self.loss == "cross_entropy" else None
-        self.frontend_ = LogMelWindows(
-            sample_rate=self.sample_rate, n_mels=self.n_mels, n_fft=self.n_fft,
-            hop_length=self.hop_length, window_seconds=self.window_seconds,
-            compression=self.compression, pcen_time_constant=self.pcen_time_constant,
-            frequency_scale=self.frequency_scale, device=self._device(),
-        )
+        self.frontend_ = front_end_of(self, self._device())
         windows = self.frontend_.fit(X)
         specs = windows.spectrograms
         if self.supervised_:
