@@ -8,14 +8,14 @@ embeddings or of probabilities, which acts as a soft vote).
 """
 
 from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._torch_utils import resolve_device
 from ._validation import is_spectrogram_batch, warn_padded_clips
-from .features._mel import build_log_mel, run_in_batches
+from .features._mel import _FRONTEND_CONSTRAINTS, build_log_mel, run_in_batches
 
 
 @dataclass
@@ -130,10 +130,8 @@ class LogMelWindows:
 # The network estimators' parameters that set their front-end (LogMelWindows' fields
 # of the same names), with their checks: one list for every estimator that has them.
 FRONT_END_CONSTRAINTS = {
-    "sample_rate": [Interval(Integral, 1, None, closed="left")],
-    "n_mels": [Interval(Integral, 1, None, closed="left")],
-    "n_fft": [Interval(Integral, 2, None, closed="left")],
-    "hop_length": [Interval(Integral, 1, None, closed="left")],
+    **{name: _FRONTEND_CONSTRAINTS[name]  # the STFT and mel settings, as MelSpectrogram's
+       for name in ("sample_rate", "n_mels", "n_fft", "hop_length")},
     "window_seconds": [Interval(Real, 0, None, closed="neither")],
     "compression": [StrOptions({"log", "pcen"})],
     "pcen_time_constant": [Interval(Real, 0, None, closed="neither")],
