@@ -238,9 +238,10 @@ _OLD_ROW_VALUES = {"head": "prototype", "episodes": 10000, "whitening": "-",
                    "encoders_from": "-", "texture_weight": 0.0, "test_time_pool": "-"}
 
 
-def _save_merged(name, new_rows, key, **table):
-    """Save ``results/<name>``: the rows saved so far, those with the same ``key`` as
-    one of ``new_rows`` replaced by it.
+def _save_merged(name, new_rows, key, old_row_values=_OLD_ROW_VALUES, **table):
+    """Save ``results/<name>``: the rows saved so far (completed by
+    ``old_row_values``), those with the same ``key`` as one of ``new_rows`` replaced
+    by it.
 
     Folds are trained one process per core, and two may finish together: the read,
     merge and write hold an exclusive lock, so that neither drops the other's row.
@@ -250,7 +251,7 @@ def _save_merged(name, new_rows, key, **table):
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         path = RESULTS / f"{name}.json"
         rows = json.loads(path.read_text())["rows"] if path.exists() else []
-        rows = [{**_OLD_ROW_VALUES, **r} for r in rows]
+        rows = [{**old_row_values, **r} for r in rows]
         new_keys = {tuple(r[k] for k in key) for r in new_rows}
         kept = [r for r in rows if tuple(r[k] for k in key) not in new_keys]
         save_results(name, kept + new_rows, **table)

@@ -1,5 +1,6 @@
 """Few-shot classification by logistic regression on the support embeddings."""
 
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -161,13 +162,27 @@ def probe_episode_accuracies(embeddings, support, query, C, *, progress=False):
     -------
     accuracies : ndarray of shape (n_episodes,)
     """
-    def probe(shots, queries):
-        n_episodes, n_way, n_shot, n_features = shots.shape
-        labels = np.repeat(np.arange(n_way), n_shot)
-        coef, intercept = fit_logistic(shots.reshape(n_episodes, -1, n_features),
-                                       np.broadcast_to(labels, (n_episodes, len(labels))),
-                                       n_way, C)
-        return logistic_scores(queries, coef, intercept).argmax(axis=2)
-
     embeddings = normalize(np.asarray(embeddings, dtype=np.float64))
-    return blockwise_episode_accuracies(embeddings, support, query, probe, progress=progress)
+    return blockwise_episode_accuracies(embeddings, support, query,
+                                        partial(probe_predictions, C=C), progress=progress)
+
+
+def probe_predictions(shots, queries, C):
+    """Class index (into n_way) of each query by one probe per episode.
+
+    Parameters
+    ----------
+    shots : ndarray of shape (n_episodes, n_way, n_shot, n_features)
+    queries : ndarray of shape (n_episodes, n_queries, n_features)
+    C : float
+
+    Returns
+    -------
+    predictions : ndarray of shape (n_episodes, n_queries)
+    """
+    n_episodes, n_way, n_shot, n_features = shots.shape
+    labels = np.repeat(np.arange(n_way), n_shot)
+    coef, intercept = fit_logistic(shots.reshape(n_episodes, -1, n_features),
+                                   np.broadcast_to(labels, (n_episodes, len(labels))),
+                                   n_way, C)
+    return logistic_scores(queries, coef, intercept).argmax(axis=2)
