@@ -182,6 +182,9 @@ def training_cost(model, n_clips):
             "train_clips_per_s": n_clips * len(model.net_.history) / seconds}
 
 
+def kept_model(directory, name, fold):
+    """Where ``--keep-models`` keeps the encoder of CV row ``name`` for ``fold``."""
+    return directory / f"{name.replace(' ', '_')}_fold{fold}.safetensors"
 
 
 def run_cv(args, params):
@@ -198,7 +201,7 @@ def run_cv(args, params):
         pre, cost = fit_encoder(params, specs[~held_out], y[~held_out], f, start)
         if args.keep_models:
             args.keep_models.mkdir(parents=True, exist_ok=True)
-            save(pre, args.keep_models / f"{args.recipe.replace(' ', '_')}_fold{f}.safetensors")
+            save(pre, kept_model(args.keep_models, args.recipe, f))
         models = {"cl2n": few_shot_model(pre, specs[~held_out]),
                   "l2n": few_shot_model(pre, specs[~held_out], centre=False)}
         fold_rows.append({**cost, **episode_scores(models, specs[held_out], y[held_out],
@@ -317,7 +320,7 @@ def run_fusion(args, params):
     for f in args.folds:
         held_out = np.isin(y, folds(np.unique(y))[f])
         pre = [_embedding_once(_at_test_time(
-            load(args.keep_models / f"{name.replace(' ', '_')}_fold{f}.safetensors"),
+            load(kept_model(args.keep_models, name, f)),
             args)) for name in [args.recipe] + args.ensemble_with]
         pool_label = _pool_label(pre)
         spectral = {t: _embedding_once(SpectralStatistics(texture_weight=t))

@@ -34,7 +34,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from _results import DEFAULT_ESC50
-from pretrain_esc50 import _save_merged, _split, few_shot_model, folds
+from pretrain_esc50 import (
+    _embedding_once,
+    _save_merged,
+    _split,
+    few_shot_model,
+    folds,
+    kept_model,
+)
 
 from skfewaudio import SpectralStatistics, load, load_audio_folder
 from skfewaudio._prototypes import normalize
@@ -92,21 +99,21 @@ def base_residuals(base, base_labels, seed, neighbours=0):
     return rule
 
 
-def fold_embedding(X, y, held_out, encoders):
+def fold_embedding(X, y, held_out, encoders, spectral):
     """The committed reading's embedding of every clip, as the probe sees it."""
     model = few_shot_model(encoders, X[~held_out], spectral_weight=SPECTRAL_WEIGHT,
                            probe_C=PROBE_C, y_train=y[~held_out], whitening=WHITENING,
-                           spectral=SpectralStatistics(texture_weight=TEXTURE_WEIGHT))
+                           spectral=spectral)
     return normalize(np.asarray(model.encoder.transform(X), dtype=np.float64))
 
 
-def score_fold(args, X, y, f):
+def score_fold(args, X, y, f, spectral):
     held_out = np.isin(y, folds(np.unique(y))[f])
-    encoders = []
-    for name in args.names:
-        encoder = load(args.keep_models / f"{name.replace(' ', '_')}_fold{f}.safetensors")
-        encoders.append(encoder.set_params(test_time_pool="auto"))
-    embedding = fold_embedding(X, y, held_out, encoders)
+    # Each encoder embeds the clips once, though the pipeline is fitted and applied
+    # in several steps.
+    encoders = [_embedding_once(load(kept_model(args.keep_models, name, f))
+                                .set_params(test_time_pool="auto")) for name in args.names]
+    embedding = fold_embedding(X, y, held_out, encoders, spectral)
     rules = {"probe": probe, "support-centred": support_centred,
              "base-residuals": base_residuals(embedding[~held_out], y[~held_out], f),
              "calibrated": base_residuals(embedding[~held_out], y[~held_out], f, NEIGHBOURS)}
@@ -139,7 +146,9 @@ def main(argv=None):
     start = time.perf_counter()
     data = load_audio_folder(args.data, classes=_split(args.data, "train"))
     X, y = np.stack(data.data), data.target
-    per_fold = [score_fold(args, X, y, f) for f in args.folds]
+    # No learning: the same statistics for every fold, computed once.
+    spectral = _embedding_once(SpectralStatistics(texture_weight=TEXTURE_WEIGHT))
+    per_fold = [score_fold(args, X, y, f, spectral) for f in args.folds]
     rows = [{"rule": rule, "encoders": " + ".join(args.names),
              "folds": " ".join(map(str, args.folds)), "episodes": args.episodes,
              **{f"{shot}shot": float(np.mean([s[rule, shot] for s in per_fold]))
