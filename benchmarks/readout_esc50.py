@@ -22,6 +22,13 @@ episodes as the fusion stage (5-way, 1 query per class, seeded by the fold):
     support plus ``RESIDUAL_COPIES`` points per support clip, each the mean of the
     clip and of the ``NEIGHBOURS`` base-class means nearest to it, shifted by the
     residual of a random clip of one of those classes.
+``per-member``
+    One probe per part of the embedding (each encoder's block and the spectral
+    statistics' block of the whitened embedding, each L2-normalised), their
+    log-probabilities summed: a late fusion in place of the joint probe.
+``per-member-weighted``
+    The same, each part's log-probabilities weighted by the part's weight in the
+    joint embedding (0.5 for the spectral statistics, 0.5 shared by the encoders).
 
 Each run adds or replaces its rows (rule, encoders, folds and episodes) in
 ``results/readout_esc50.{json,md}``, the per-fold scores in the JSON.
@@ -47,7 +54,7 @@ from skfewaudio import SpectralStatistics, load, load_audio_folder
 from skfewaudio._prototypes import normalize
 from skfewaudio.episodes import EpisodeSampler
 from skfewaudio.episodes._evaluate import blockwise_episode_accuracies
-from skfewaudio.linear_probe import probe_predictions
+from skfewaudio.linear_probe import probe_logits, probe_predictions
 
 COMMITTED = ["protocontrastive 160 epochs", "protocontrastive 160 epochs resnet",
              "protocontrastive 160 epochs resnet 64 mels hop 256",
@@ -99,12 +106,32 @@ def base_residuals(base, base_labels, seed, neighbours=0):
     return rule
 
 
+def per_member(parts, weights):
+    """The ``per-member`` rules: ``parts`` the column slices of the embedding."""
+    def rule(shots, queries):
+        total = 0
+        for part, weight in zip(parts, weights):
+            logits = probe_logits(normalize(shots[..., part]), normalize(queries[..., part]),
+                                  PROBE_C)
+            total = total + weight * torch.log_softmax(torch.as_tensor(logits), -1).numpy()
+        return total.argmax(axis=2)
+    return rule
+
+
 def fold_embedding(X, y, held_out, encoders, spectral):
-    """The committed reading's embedding of every clip, as the probe sees it."""
+    """The committed reading's embedding of every clip, as the probe sees it, and its
+    parts: the column slice of each encoder and of the spectral statistics, and the
+    weight of each in the joint embedding."""
     model = few_shot_model(encoders, X[~held_out], spectral_weight=SPECTRAL_WEIGHT,
                            probe_C=PROBE_C, y_train=y[~held_out], whitening=WHITENING,
                            spectral=spectral)
-    return normalize(np.asarray(model.encoder.transform(X), dtype=np.float64))
+    union = model.encoder.steps[0][1].estimator  # FrozenEstimator(FeatureUnion)
+    widths = [part.transform(X[:1]).shape[1] for _, part in union.transformer_list]
+    edges = np.cumsum([0] + widths)
+    parts = [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
+    weights = [union.transformer_weights[name]**2 for name, _ in union.transformer_list]
+    embedding = normalize(np.asarray(model.encoder.transform(X), dtype=np.float64))
+    return embedding, parts, weights
 
 
 def score_fold(args, X, y, f, spectral):
@@ -113,10 +140,12 @@ def score_fold(args, X, y, f, spectral):
     # in several steps.
     encoders = [_embedding_once(load(kept_model(args.keep_models, name, f))
                                 .set_params(test_time_pool="auto")) for name in args.names]
-    embedding = fold_embedding(X, y, held_out, encoders, spectral)
+    embedding, parts, weights = fold_embedding(X, y, held_out, encoders, spectral)
     rules = {"probe": probe, "support-centred": support_centred,
              "base-residuals": base_residuals(embedding[~held_out], y[~held_out], f),
-             "calibrated": base_residuals(embedding[~held_out], y[~held_out], f, NEIGHBOURS)}
+             "calibrated": base_residuals(embedding[~held_out], y[~held_out], f, NEIGHBOURS),
+             "per-member": per_member(parts, [1.0] * len(parts)),
+             "per-member-weighted": per_member(parts, weights)}
     scores = {}
     for shot in (1, 5):
         support, query = EpisodeSampler(5, shot, 1, args.episodes, f).sample(y[held_out])
@@ -135,7 +164,8 @@ def main(argv=None):
     parser.add_argument("--names", nargs="+", default=COMMITTED,
                         help="the CV rows whose fold encoders are joined")
     parser.add_argument("--rules", nargs="+", default=["probe", "support-centred",
-                                                        "base-residuals", "calibrated"])
+                                                        "base-residuals", "calibrated",
+                                                        "per-member", "per-member-weighted"])
     parser.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--episodes", type=int, default=4000)
     parser.add_argument("--threads", type=int, default=None)

@@ -180,9 +180,15 @@ def probe_predictions(shots, queries, C):
     -------
     predictions : ndarray of shape (n_episodes, n_queries)
     """
+    return probe_logits(shots, queries, C).argmax(axis=2)
+
+
+def probe_logits(shots, queries, C):
+    """Logits of shape (n_episodes, n_queries, n_way) of the queries under one probe
+    per episode, fitted on ``shots`` (see :func:`probe_predictions`)."""
     n_episodes, n_way, n_shot, n_features = shots.shape
     labels = np.repeat(np.arange(n_way), n_shot)
     coef, intercept = fit_logistic(shots.reshape(n_episodes, -1, n_features),
                                    np.broadcast_to(labels, (n_episodes, len(labels))),
                                    n_way, C)
-    return logistic_scores(queries, coef, intercept).argmax(axis=2)
+    return logistic_scores(queries, coef, intercept)
