@@ -9,15 +9,17 @@ and lists the windows most like the examples.
 import csv
 from pathlib import Path
 
-import joblib
 import numpy as np
-from sklearn.frozen import FrozenEstimator
 
+from ._cli_models import load_encoder, save_model
 from ._prototypes import softmax_neg
 from .datasets._folder import AUDIO_SUFFIXES, load_audio_folder, read_labelled_files
 from .prototype import PrototypeClassifier
 
 DEFAULT_INDEX = ".skfewaudio-index"  # inside CORPUS_DIR unless --index is given
+MODEL_HELP = ("a fitted encoder, or a fitted few-shot classifier whose encoder is used, saved "
+              "with skfewaudio.save (or, trusted files only, joblib); default: "
+              "SpectralStatistics, no learning")
 
 
 def add_commands(commands):
@@ -37,11 +39,10 @@ def add_commands(commands):
                           help="with --rejection auto: share of known clips to reject")
     classify.add_argument("--unknown-label", default="unknown")
     classify.add_argument("--metric", default="cosine", choices=["cosine", "euclidean"])
-    classify.add_argument("--model", type=Path, default=None,
-                          help="a fitted encoder saved with joblib (default: log-mel "
-                               "statistics, no learning)")
+    classify.add_argument("--model", type=Path, default=None, help=MODEL_HELP)
     classify.add_argument("--save", type=Path, default=None,
-                          help="save the fitted classifier with joblib")
+                          help="save the fitted classifier: skfewaudio.save's format (loads "
+                               "without running code), or joblib for a .joblib or .pkl name")
     classify.add_argument("--sample-rate", type=int, default=16000)
     classify.set_defaults(run=run_classify)
 
@@ -59,8 +60,7 @@ def add_commands(commands):
                         help="window step, seconds (default: half a window)")
     search.add_argument("--ann", action="store_true",
                         help="approximate search with a FAISS HNSW index (large corpora)")
-    search.add_argument("--model", type=Path, default=None,
-                        help="a fitted encoder saved with joblib (default: log-mel statistics)")
+    search.add_argument("--model", type=Path, default=None, help=MODEL_HELP)
     search.add_argument("--n-jobs", type=int, default=None,
                         help="recordings embedded in parallel")
     search.add_argument("--sample-rate", type=int, default=16000)
@@ -92,17 +92,13 @@ def _audio_files(folder):
     return files
 
 
-def _load_encoder(path):
-    return None if path is None else FrozenEstimator(joblib.load(path))
-
-
 def run_classify(args):
     rejection = _rejection(args.rejection)  # before reading any audio
     support = load_audio_folder(args.support, sample_rate=args.sample_rate, progress=True)
     queries = read_labelled_files([(f, "") for f in _audio_files(args.queries)], args.queries,
                                   sample_rate=args.sample_rate, progress=True)
     clf = PrototypeClassifier(
-        encoder=_load_encoder(args.model), metric=args.metric, sample_rate=args.sample_rate,
+        encoder=load_encoder(args.model), metric=args.metric, sample_rate=args.sample_rate,
         rejection=rejection, false_rejection_rate=args.false_rejection_rate,
         unknown_label=args.unknown_label,
     ).fit(support.data, support.target)
@@ -127,7 +123,7 @@ def run_classify(args):
                                               queries.data, args.plots):
             print(f"plot written to {path}")
     if args.save is not None:
-        joblib.dump(clf, args.save)
+        save_model(clf, args.save)
         print(f"classifier saved to {args.save}")
     print(f"predictions for {len(labels)} files written to {args.output}")
     return 0
@@ -158,7 +154,7 @@ def run_search(args):
     examples = read_labelled_files([(f, "") for f in _audio_files(args.examples)],
                                    args.examples, sample_rate=args.sample_rate).data
     location = args.index or args.corpus / DEFAULT_INDEX
-    encoder = _load_encoder(args.model)
+    encoder = load_encoder(args.model)
     if (location / "header.json").exists():
         store = EmbeddingStore.open(location, encoder=encoder)
         _check_settings(store, args)

@@ -13,12 +13,11 @@ import time
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-import joblib
 import numpy as np
 import torch
 
 from . import __version__
-from ._persistence import is_model_file, load
+from ._cli_models import load_model
 from ._cli_workflow import add_commands as add_workflow_commands
 from .datasets import load_audio_folder, make_sounds
 from .episodes import evaluate_episodes
@@ -62,9 +61,9 @@ class Method(NamedTuple):
 
 METHODS = {
     "prototype": Method(_prototype, False,
-                        "nearest prototype on log-mel statistics (no learning)", True),
+                        "nearest prototype on spectral statistics (no learning)", True),
     "probe": Method(_probe, False,
-                    "linear probe (logistic regression) on log-mel statistics (no learning)",
+                    "linear probe (logistic regression) on spectral statistics (no learning)",
                     True),
     "protocontrastive": Method(_protocontrastive, True,
                                "prototypical network meta-trained with a contrastive term", True),
@@ -120,7 +119,8 @@ def _build_parser():
     evaluate.add_argument("--n-query", type=int, default=1)
     evaluate.add_argument("--episodes", type=int, default=1000)
     evaluate.add_argument("--split-file", type=Path, default=None,
-                          help="JSON with lists of class names, e.g. {'train': [...], 'val': [...]}")
+                          help="JSON with lists of class names, "
+                               "e.g. {'train': [...], 'val': [...]}")
     evaluate.add_argument("--eval-split", default="val",
                           help="key of the split file holding the evaluation classes")
     evaluate.add_argument("--train-split", default="train",
@@ -192,17 +192,6 @@ def _read_split(path, key):
     return splits[key]
 
 
-def _load_model(path):
-    """A model saved by skfewaudio.save (no code runs), or a joblib pickle (it does)."""
-    if is_model_file(path):
-        return load(path)
-    if not Path(path).is_file():
-        raise OSError(f"no model file at {path}")
-    print(f"warning: {path} is not a skfewaudio.save file; loading it as a joblib pickle, "
-          "which runs any code it contains. Only load pickles you trust.", file=sys.stderr)
-    return joblib.load(path)
-
-
 def _run_evaluate(args):
     on_error = "warn" if args.skip_bad_files else "raise"
     eval_classes = _read_split(args.split_file, args.eval_split) if args.split_file else None
@@ -211,7 +200,7 @@ def _run_evaluate(args):
     if args.model is not None and args.encoder is not None:
         raise ValueError("give --model or --encoder, not both.")
     if args.model is not None:
-        estimator, label = _load_model(args.model), args.model.name
+        estimator, label = load_model(args.model), args.model.name
     elif args.encoder is not None:
         from .pretrained import PretrainedEncoder
 

@@ -7,7 +7,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from skfewaudio import make_sounds
+from sklearn.frozen import FrozenEstimator
+
+from skfewaudio import (LinearProbeClassifier, SpectralStatistics, load, load_audio_folder,
+                        make_sounds, save)
+from skfewaudio._persistence import is_model_file
 from skfewaudio.cli import main
 from skfewaudio.detection import make_event_recording
 
@@ -60,17 +64,53 @@ def test_classify_writes_labels_with_unknowns(folders, tmp_path, capsys):
     assert "leave-one-out on the support set" in printed and "rejection threshold" in printed
 
 
-def test_classify_without_rejection_saves_a_reusable_classifier(folders, tmp_path):
+@pytest.mark.parametrize("name", ["clf.safetensors", "clf.joblib"])
+def test_classify_without_rejection_saves_a_reusable_classifier(folders, tmp_path, name):
     root, _ = folders
-    out, saved = tmp_path / "p.csv", tmp_path / "clf.joblib"
+    out, saved = tmp_path / "p.csv", tmp_path / name
     assert main(["classify", str(root / "support"), str(root / "queries"), "--rejection",
                  "none", "--output", str(out), "--save", str(saved)]) == 0
     rows = _rows(out)
     assert not any(r["unknown"] == "1" for r in rows)
     assert all(r["label"] == r["nearest_class"] for r in rows)
-    clf = joblib.load(saved)
+    assert is_model_file(saved) == (name == "clf.safetensors")  # the safe format by default
+    clf = load(saved) if is_model_file(saved) else joblib.load(saved)
     clip, _ = sf.read(root / "queries" / rows[0]["file"], dtype="float32")
     assert clf.predict([clip])[0] == rows[0]["label"]
+
+
+def test_classify_takes_an_encoder_or_the_encoder_of_a_saved_classifier(folders, tmp_path):
+    """--model may be an encoder, or a few-shot classifier (its head left aside)."""
+    root, _ = folders
+    support = load_audio_folder(root / "support")
+    X, y = support.data, support.target
+    encoder = SpectralStatistics(texture_weight=0, standardize="fit").fit(X)
+    save(encoder, tmp_path / "encoder.safetensors")
+    save(LinearProbeClassifier(encoder=FrozenEstimator(encoder)).fit(X, y),
+         tmp_path / "probe.safetensors")
+    labels = []
+    for name in ("encoder.safetensors", "probe.safetensors"):
+        out = tmp_path / f"{name}.csv"
+        assert main(["classify", str(root / "support"), str(root / "queries"),
+                     "--output", str(out), "--model", str(tmp_path / name)]) == 0
+        labels.append([(r["label"], r["distance"]) for r in _rows(out)])
+    assert labels[0] == labels[1]
+    default = tmp_path / "default.csv"
+    assert main(["classify", str(root / "support"), str(root / "queries"),
+                 "--output", str(default)]) == 0
+    assert [(r["label"], r["distance"]) for r in _rows(default)] != labels[0]
+
+
+def test_classify_refuses_a_model_that_cannot_embed(folders, tmp_path, capsys):
+    root, _ = folders
+    joblib.dump({"not": "a model"}, tmp_path / "thing.joblib")
+    assert main(["classify", str(root / "support"), str(root / "queries"),
+                 "--model", str(tmp_path / "thing.joblib")]) == 2
+    err = capsys.readouterr().err
+    assert "runs any code it contains" in err  # the pickle warning first
+    assert err.splitlines()[-1] == (f"skfewaudio: error: {tmp_path / 'thing.joblib'} holds a "
+                                    "dict, which cannot embed clips: give a fitted encoder or "
+                                    "a fitted few-shot classifier.")
 
 
 def test_classify_plots_are_png_files(folders, tmp_path):
