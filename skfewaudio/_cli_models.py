@@ -39,7 +39,10 @@ def load_encoder(path):
     if path is None:
         return None
     model = load_model(path)
-    encoder = getattr(model, "encoder_", model)  # a fitted classifier's encoder
+    encoder = getattr(model, "encoder_", None)  # a fitted classifier's encoder
+    if encoder is None and isinstance(getattr(model, "encoder", None), FrozenEstimator):
+        encoder = model.encoder  # a classifier fitted per episode on a fitted encoder
+    encoder = model if encoder is None else encoder
     if not hasattr(encoder, "transform"):
         raise ValueError(f"{path} holds a {type(model).__name__}, which cannot embed clips: "
                          "give a fitted encoder or a fitted few-shot classifier.")

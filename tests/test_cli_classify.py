@@ -80,21 +80,22 @@ def test_classify_without_rejection_saves_a_reusable_classifier(folders, tmp_pat
 
 
 def test_classify_takes_an_encoder_or_the_encoder_of_a_saved_classifier(folders, tmp_path):
-    """--model may be an encoder, or a few-shot classifier (its head left aside)."""
+    """--model may be an encoder, or a few-shot classifier on one (its head left aside)."""
     root, _ = folders
     support = load_audio_folder(root / "support")
     X, y = support.data, support.target
     encoder = SpectralStatistics(texture_weight=0, standardize="fit").fit(X)
     save(encoder, tmp_path / "encoder.safetensors")
-    save(LinearProbeClassifier(encoder=FrozenEstimator(encoder)).fit(X, y),
-         tmp_path / "probe.safetensors")
+    probe = LinearProbeClassifier(encoder=FrozenEstimator(encoder))
+    save(probe, tmp_path / "unfitted_probe.safetensors")  # as the committed ESC-50 model
+    save(probe.fit(X, y), tmp_path / "probe.safetensors")
     labels = []
-    for name in ("encoder.safetensors", "probe.safetensors"):
+    for name in ("encoder.safetensors", "probe.safetensors", "unfitted_probe.safetensors"):
         out = tmp_path / f"{name}.csv"
         assert main(["classify", str(root / "support"), str(root / "queries"),
                      "--output", str(out), "--model", str(tmp_path / name)]) == 0
         labels.append([(r["label"], r["distance"]) for r in _rows(out)])
-    assert labels[0] == labels[1]
+    assert labels[0] == labels[1] == labels[2]
     default = tmp_path / "default.csv"
     assert main(["classify", str(root / "support"), str(root / "queries"),
                  "--output", str(default)]) == 0
