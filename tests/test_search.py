@@ -186,3 +186,23 @@ def test_missing_faiss_is_one_clear_error(tmp_path, monkeypatch):
     with pytest.raises(ImportError, match=r"pip install 'skfewaudio\[search\]'"):
         store.search_embeddings(np.ones((1, 256)), index="hnsw")
     assert len(store.search_embeddings(np.ones((1, 256)), k=1, index="auto")) == 1
+
+
+class _ChattyEncoder(MelStatistics):
+    """Warns on every call, as a network does about windows shorter than its own."""
+
+    def transform(self, X):
+        import warnings
+
+        warnings.warn("these windows are short", UserWarning)
+        return super().transform(X)
+
+
+def test_an_encoders_warning_is_shown_once_per_corpus_not_per_batch(corpus, tmp_path):
+    root, _, examples = corpus
+    encoder = _ChattyEncoder().fit(examples[:1])
+    store = EmbeddingStore.create(tmp_path / "store", encoder, window_seconds=0.3)
+    with pytest.warns(UserWarning) as caught:
+        store.add_recordings(sorted(root.glob("rec*.wav")), batch_size=16)  # 30+ calls
+        store.search(examples, k=3)  # one call per example clip
+    assert [str(w.message) for w in caught] == ["these windows are short"] * 2

@@ -3,6 +3,8 @@
 import importlib
 import json
 import os
+import warnings
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -193,10 +195,11 @@ class EmbeddingStore:
         jobs = (delayed(embed_recording)(path, self.encoder, batch_size=batch_size, **settings)
                 for path in new)
         results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
-        for path, (starts, ends, embeddings, duration) in tqdm(
-                zip(new, results), total=len(new), disable=not progress, desc="embedding",
-                unit="file"):
-            self.add_embeddings(path, starts, ends, embeddings, duration=duration)
+        with _each_warning_once():
+            for path, (starts, ends, embeddings, duration) in tqdm(
+                    zip(new, results), total=len(new), disable=not progress,
+                    desc="embedding", unit="file"):
+                self.add_embeddings(path, starts, ends, embeddings, duration=duration)
         return len(new)
 
     def add_embeddings(self, file, starts, ends, embeddings, *, duration=None):
@@ -254,8 +257,9 @@ class EmbeddingStore:
         """
         settings = {key: self.header[key] for key in ("sample_rate", "window_seconds",
                                                       "hop_seconds")}
-        return np.stack([embed_recording(clip, self.encoder, **settings)[2].mean(axis=0)
-                         for clip in check_waveforms(clips)])
+        with _each_warning_once():
+            return np.stack([embed_recording(clip, self.encoder, **settings)[2].mean(axis=0)
+                             for clip in check_waveforms(clips)])
 
     def search(self, examples, *, k=20, index="exact", aggregate="mean", distinct=True):
         """The windows most like a few example clips.
@@ -360,6 +364,23 @@ class EmbeddingStore:
     def __repr__(self):
         return (f"EmbeddingStore({str(self.path)!r}: {len(self.files)} recordings, "
                 f"{self.n_windows} windows of {self.header['window_seconds']} s)")
+
+
+@contextmanager
+def _each_warning_once():
+    """Show each distinct warning once, not once per batch of windows and per clip.
+
+    The encoder warns on each call (about short windows, say), and a corpus takes
+    thousands of calls; Python's own once-per-location rule does not hold when a
+    library in between resets the warning filters.
+    """
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:  # also when embedding failed: the warnings may say why
+        for category, message in dict.fromkeys((w.category, str(w.message)) for w in caught):
+            warnings.warn(message, category, stacklevel=3)
 
 
 def describe_encoder(encoder):
