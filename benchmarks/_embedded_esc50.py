@@ -8,17 +8,16 @@ they still go through PrototypeClassifier's own fit, partial_fit and predict.
 import json
 from pathlib import Path
 
-import joblib
 import numpy as np
 from sklearn.frozen import FrozenEstimator
 from sklearn.preprocessing import FunctionTransformer
 
-from skfewaudio import MelStatistics, PrototypeClassifier, load_audio_folder
+from skfewaudio import PrototypeClassifier, SpectralStatistics, load, load_audio_folder
 
-MODEL = Path(__file__).resolve().parent / "models" / "protocontrastive_esc50.joblib"
+MODEL = Path(__file__).resolve().parent / "models" / "protocontrastive_probe_esc50.safetensors"
 ENCODERS = {
-    "mel": "MelStatistics (no learning)",
-    "protocontrastive": "saved ProtoContrastive model (trained on the 35 train classes)",
+    "spectral": "SpectralStatistics() (no learning; PrototypeClassifier's default)",
+    "model": f"{MODEL.name}'s encoder (trained on the 35 train classes)",
 }
 
 
@@ -29,8 +28,8 @@ def splits(data_dir):
 def embed(data_dir, classes, encoder):
     """Embeddings (n_clips, n_features) and labels of the clips of ``classes``."""
     data = load_audio_folder(data_dir, sample_rate=16000, classes=classes)
-    model = (MelStatistics().fit(data.data[:1]) if encoder == "mel"
-             else joblib.load(MODEL))
+    model = (SpectralStatistics().fit(data.data[:1]) if encoder == "spectral"
+             else load(MODEL).encoder)  # the probe is fitted per episode, its encoder frozen
     return np.asarray(model.transform(data.data), dtype=np.float32), data.target
 
 

@@ -11,6 +11,7 @@ Usage: python benchmarks/active_esc50.py [--data DIR] [--seeds 50]
 """
 
 import argparse
+import textwrap
 
 import numpy as np
 from _embedded_esc50 import ENCODERS, embed, mean_ci, on_embeddings, splits
@@ -64,7 +65,8 @@ def plot(curves, path):
             ci = 1.96 * runs.std(axis=0) / np.sqrt(len(runs))
             ax.plot(labels, 100 * mean, marker="o", ms=3, label=name)
             ax.fill_between(labels, 100 * (mean - ci), 100 * (mean + ci), alpha=0.15)
-        ax.set(title=ENCODERS[encoder], xlabel="labelled clips", ylabel="test accuracy %")
+        ax.set(title=textwrap.fill(ENCODERS[encoder], 55), xlabel="labelled clips",
+               ylabel="test accuracy %")
         ax.title.set_fontsize(9)
         ax.grid(alpha=0.3)
     ax.legend(fontsize=7)

@@ -6,8 +6,8 @@ PrototypeClassifier(rejection="auto") on random episodes. Two protocols:
   the other clips are known queries); unknowns are clips of the 35 train classes.
   Only for the no-learning encoder, which has never seen any class.
 * ``val 3+2``: 3 of the 5 validation classes are known, the other 2 are unknown.
-  Both encoders; the saved ProtoContrastive model was trained on the train classes,
-  so only validation classes may be unknowns for it.
+  Both encoders; the committed model was trained on the train classes, so only
+  validation classes may be unknowns for it.
 
 Per episode: closed-set accuracy on known queries (no rejection), known accuracy
 with rejection (a rejected known clip counts as an error), the measured false
@@ -90,10 +90,10 @@ def main():
     args = parser.parse_args()
     classes = splits(args.data)
     rows = []
-    embedded = {"mel": embed(args.data, classes["val"] + classes["train"], "mel"),
-                "protocontrastive": embed(args.data, classes["val"], "protocontrastive")}
-    plan = [("mel", "val+train", "cosine"), ("mel", "val+train", "euclidean"),
-            ("mel", "val 3+2", "cosine"), ("protocontrastive", "val 3+2", "cosine")]
+    embedded = {"spectral": embed(args.data, classes["val"] + classes["train"], "spectral"),
+                "model": embed(args.data, classes["val"], "model")}
+    plan = [("spectral", "val+train", "cosine"), ("spectral", "val+train", "euclidean"),
+            ("spectral", "val 3+2", "cosine"), ("model", "val 3+2", "cosine")]
     for encoder, protocol, metric in plan:
         Z, y = embedded[encoder]
         for n_shot in (5, 10):

@@ -17,14 +17,13 @@ import pickle
 import tempfile
 from pathlib import Path
 
-import joblib
 import numpy as np
 import soundfile as sf
 
 from sklearn.frozen import FrozenEstimator
 from sklearn.preprocessing import FunctionTransformer
 
-from skfewaudio import PrototypeClassifier, load_audio_folder, rank_for_labelling
+from skfewaudio import PrototypeClassifier, load, load_audio_folder, rank_for_labelling
 from skfewaudio.cli import main as skfewaudio_cli
 from skfewaudio.search import EmbeddingStore
 
@@ -131,7 +130,8 @@ def main():
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "esc50")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", type=Path, default=None,
-                        help="a fitted encoder saved with joblib (default: no learning)")
+                        help="a fitted encoder or few-shot classifier saved with skfewaudio.save "
+                             "(default: SpectralStatistics, no learning)")
     args = parser.parse_args()
     model = [] if args.model is None else ["--model", str(args.model)]
     images = IMAGES / ("workflow" if args.model is None else "workflow_model")
@@ -143,7 +143,7 @@ def main():
     predictions = work / "predictions.csv"
     skfewaudio_cli(["classify", str(work / "support"), str(work / "field"), "--output",
                     str(predictions), "--plots", str(images),
-                    "--save", str(work / "pond.joblib")] + model)
+                    "--save", str(work / "pond.safetensors")] + model)
     with open(predictions, newline="") as handle:
         rows = list(csv.DictReader(handle))
     known = [r for r in rows if truth[r["file"]] in SITE]
@@ -159,7 +159,7 @@ def main():
           f"{sum(r['label'] == 'frog' and truth[r['file']] != 'frog' for r in rows)}")
 
     # 2. Review and grow: the same classifier in Python, partial_fit with reviewed clips.
-    clf = joblib.load(work / "pond.joblib")
+    clf = load(work / "pond.safetensors")
     names = sorted(truth)
     X = [sf.read(work / "field" / n, dtype="float32")[0] for n in names]
     labels = np.asarray([truth[n] for n in names])
@@ -190,7 +190,7 @@ def main():
 
     # 4. The classifier saved by the command reloads to the labels it wrote.
     written = {r["file"]: r["label"] for r in rows}
-    same = list(joblib.load(work / "pond.joblib").predict(X)) == [written[n] for n in names]
+    same = list(load(work / "pond.safetensors").predict(X)) == [written[n] for n in names]
     print(f"saved classifier reloads to the same labels as the command wrote: {same}")
 
 

@@ -380,7 +380,7 @@ def _each_warning_once():
             yield
     finally:  # also when embedding failed: the warnings may say why
         for category, message in dict.fromkeys((w.category, str(w.message)) for w in caught):
-            warnings.warn(message, category, stacklevel=3)
+            warnings.warn(message, category, stacklevel=4)  # at the caller of the store
 
 
 def describe_encoder(encoder):
