@@ -6,7 +6,8 @@ forward pass in eval mode is timed in several forms, and its arithmetic rate is
 
 * ``plain``: the module as trained (NCHW, float32);
 * ``channels_last``: input and weights in NHWC, which oneDNN's convolutions prefer;
-* ``folded``: batch norm folded into the preceding convolution
+* ``folded``: batch norm folded into the preceding convolution, and a residual
+  block's 1x1 shortcut merged into its single 3x3 convolution
   (:func:`skfewaudio.nn.inference_module`, what the estimators embed with), NHWC;
 * ``bf16``: ``folded`` under CPU bfloat16 autocast (the CPU has AVX512-BF16);
 * ``compiled``: ``folded`` through ``torch.compile`` (inductor), where it compiles.
@@ -39,7 +40,8 @@ def encoders():
             Conv4Encoder(n_maps=32, in_stride=2, pool="flatten"),
         "conv-4, 64 maps (MetaAudio)": Conv4Encoder(n_maps=64),
         "CRNN, 64 maps (MetaAudio)": CRNNEncoder(n_maps=64, n_mels=N_MELS),
-        "ResNet small (SupCon encoder='small')": small_encoder(),
+        "small ResNet (the committed model's three ResNets: ProtoContrastive "
+        "encoder='resnet'; SupCon encoder='small')": small_encoder(),
         "ResNet (SupCon default, Moummad et al.)": resnet_encoder(),
     }
 
@@ -184,7 +186,11 @@ def save_encoder_table(args, gemm):
                        f"(bfloat16: {gemm_bf16:.0f}); % of GEMM is of the float32 rate. "
                        f"Batch {args.batch} of 1 x {N_MELS} x {N_FRAMES} log-mel windows, "
                        f"eval mode, inference_mode, best of {args.repeats}; FLOPs from "
-                       "torch.utils.flop_counter (a multiply-add counts 2).")
+                       "torch.utils.flop_counter (a multiply-add counts 2), of the module "
+                       "as trained: a form that computes the same function with less "
+                       "arithmetic (folded batch norms; the small ResNet's 1x1 shortcuts "
+                       "merged into its 3x3 convolutions, about a tenth of its FLOPs) "
+                       "shows as a higher rate.")
 
 
 if __name__ == "__main__":

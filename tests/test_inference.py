@@ -47,3 +47,18 @@ def test_batch_norm_without_running_statistics_is_not_folded():
     module = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2, track_running_stats=False))
     fast = inference_module(module)
     assert isinstance(fast[1], nn.BatchNorm2d)
+
+
+def test_a_one_convolution_residual_block_becomes_one_convolution():
+    """The small encoder's 1x1 shortcuts merge into the 3x3 convolutions; deeper blocks keep
+    theirs, and nothing merges while the batch norms are not folded."""
+    module = _trained_like(small_encoder(n_maps=8))
+    fast = inference_module(module)
+    for block in fast.blocks:
+        assert block.shortcut is None
+        assert [type(m) for m in block.body] == [nn.Conv2d]
+    assert all(block.shortcut is not None for block in module.blocks)  # the original intact
+    assert all(b.shortcut is not None
+               for b in inference_module(module, fold_batch_norm=False).blocks)
+    deep = inference_module(_trained_like(resnet_encoder().blocks[0]))
+    assert deep.shortcut is not None

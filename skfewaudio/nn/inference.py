@@ -17,7 +17,10 @@ def inference_module(module, *, fold_batch_norm=True, channels_last=True):
     fold_batch_norm : bool, default=True
         Fold each ``BatchNorm2d`` that directly follows a ``Conv2d`` inside an
         ``nn.Sequential`` into the convolution's weights and bias: one pass over the
-        feature map fewer per layer, the outputs equal up to rounding.
+        feature map fewer per layer, the outputs equal up to rounding. Then each
+        submodule with a ``fuse_for_inference()`` method is asked to merge what the
+        folding made mergeable (a residual block's 1x1 shortcut into its 3x3
+        convolution, :meth:`~skfewaudio.nn.resnet.ResidualBlock.fuse_for_inference`).
     channels_last : bool, default=True
         Store 4-D weights in NHWC, the layout oneDNN's CPU convolutions run fastest;
         feed inputs in that layout too.
@@ -31,6 +34,9 @@ def inference_module(module, *, fold_batch_norm=True, channels_last=True):
     if fold_batch_norm:
         for sequence in [m for m in fast.modules() if isinstance(m, nn.Sequential)]:
             _fold_in(sequence)
+        # Modules that know a cheaper equivalent once their batch norms are folded.
+        for part in [m for m in fast.modules() if hasattr(m, "fuse_for_inference")]:
+            part.fuse_for_inference()
     if channels_last:
         fast = fast.to(memory_format=torch.channels_last)
     return fast

@@ -46,7 +46,38 @@ class ResidualBlock(nn.Module):
                      else nn.Identity())
 
     def forward(self, x):
-        return self.pool(self.activation(self.body(x) + self.shortcut(x)))
+        y = self.body(x)
+        if self.shortcut is not None:  # None once merged into the body
+            y = y + self.shortcut(x)
+        return self.pool(self.activation(y))
+
+    def fuse_for_inference(self):
+        """Merge the 1x1 shortcut into the body when the body is one 3x3 convolution.
+
+        Called by :func:`~skfewaudio.nn.inference_module` once the batch norms are
+        folded: both branches are then linear in ``x``, so their sum is a single 3x3
+        convolution whose centre tap also holds the 1x1 weights (RepVGG's
+        re-parameterisation). Same outputs up to rounding, one convolution and one
+        addition fewer; a 1x1 convolution from one input channel (the first block's
+        shortcut) is one of oneDNN's slow cases. A body of several convolutions, with
+        activations between them, is left as it is.
+        """
+        body = [m for m in self.body if not isinstance(m, nn.Identity)]
+        shortcut = [m for m in self.shortcut if not isinstance(m, nn.Identity)]
+        if not (len(body) == len(shortcut) == 1
+                and all(isinstance(m, nn.Conv2d) for m in body + shortcut)):
+            return
+        (conv,), (skip,) = body, shortcut
+        merged = nn.Conv2d(conv.in_channels, conv.out_channels, kernel_size=3, padding=1)
+        with torch.no_grad():
+            merged.weight.copy_(conv.weight)
+            merged.weight[:, :, 1, 1] += skip.weight[:, :, 0, 0]
+            merged.bias.copy_(_bias(conv) + _bias(skip))
+        self.body, self.shortcut = nn.Sequential(merged), None
+
+
+def _bias(conv):
+    return conv.bias if conv.bias is not None else torch.zeros(conv.out_channels)
 
 
 class ResNetEncoder(nn.Module):
