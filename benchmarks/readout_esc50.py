@@ -29,6 +29,13 @@ episodes as the fusion stage (5-way, 1 query per class, seeded by the fold):
 ``per-member-weighted``
     The same, each part's log-probabilities weighted by the part's weight in the
     joint embedding (0.5 for the spectral statistics, 0.5 shared by the encoders).
+``episode-whitened``
+    The probe after a second whitening from the episode's own support, on top of the
+    base classes' (a task covariance, as Simple CNAPS uses): the directions spanned by
+    the support clips' within-class residuals are shrunk by
+    ``sqrt(k / (k + variance))``, ``k`` being ``EPISODE_SHRINKAGE`` times the mean
+    of those variances, then shots and queries L2-normalised again. 1-shot episodes have
+    no residuals: the probe as it is.
 
 Each run adds or replaces its rows (rule, encoders, folds and episodes) in
 ``results/readout_esc50.{json,md}``, the per-fold scores in the JSON.
@@ -61,6 +68,7 @@ COMMITTED = ["protocontrastive 160 epochs", "protocontrastive 160 epochs resnet"
              "protocontrastive 160 epochs resnet pcen"]
 PROBE_C, SPECTRAL_WEIGHT, TEXTURE_WEIGHT, WHITENING = 10.0, 0.5, 0.5, 0.98
 RESIDUAL_COPIES, NEIGHBOURS = 10, 2
+EPISODE_SHRINKAGE = 1.0
 RESIDUAL_BLOCK = 32  # episodes per probe fit: 11 x the support does not fit 512 at once
 
 
@@ -106,6 +114,33 @@ def base_residuals(base, base_labels, seed, neighbours=0):
     return rule
 
 
+def episode_whitened(shots, queries):
+    n_episodes, n_way, n_shot, dim = shots.shape
+    if n_shot == 1:
+        return probe(shots, queries)
+    predictions = []
+    for start in range(0, n_episodes, RESIDUAL_BLOCK):
+        block, asked = shots[start:start + RESIDUAL_BLOCK], queries[start:start + RESIDUAL_BLOCK]
+        residuals = (block - block.mean(axis=2, keepdims=True)).reshape(len(block), -1, dim)
+        # The residuals' variances and directions from their small Gram matrices.
+        variance, mix = np.linalg.eigh(residuals @ residuals.transpose(0, 2, 1)
+                                       / (n_way * (n_shot - 1)))
+        kept = variance > 1e-10 * variance[:, -1:]
+        variance = np.where(kept, variance, 1.0)
+        directions = (residuals.transpose(0, 2, 1) @ mix * kept[:, None]
+                      / np.sqrt(variance * n_way * (n_shot - 1))[:, None])
+        k = EPISODE_SHRINKAGE * ((variance * kept).sum(axis=1, keepdims=True)
+                                 / kept.sum(axis=1, keepdims=True))
+        shrink = (1 - np.sqrt(k / (k + variance))) * kept
+
+        def whiten(x):
+            flat = x.reshape(len(x), -1, dim)
+            return normalize(flat - (flat @ directions * shrink[:, None]) @ directions
+                             .transpose(0, 2, 1)).reshape(x.shape)
+        predictions.append(probe(whiten(block), whiten(asked)))
+    return np.concatenate(predictions)
+
+
 def per_member(parts, weights):
     """The ``per-member`` rules: ``parts`` the column slices of the embedding."""
     def rule(shots, queries):
@@ -145,7 +180,8 @@ def score_fold(args, X, y, f, spectral):
              "base-residuals": base_residuals(embedding[~held_out], y[~held_out], f),
              "calibrated": base_residuals(embedding[~held_out], y[~held_out], f, NEIGHBOURS),
              "per-member": per_member(parts, [1.0] * len(parts)),
-             "per-member-weighted": per_member(parts, weights)}
+             "per-member-weighted": per_member(parts, weights),
+             "episode-whitened": episode_whitened}
     scores = {}
     for shot in (1, 5):
         support, query = EpisodeSampler(5, shot, 1, args.episodes, f).sample(y[held_out])
@@ -165,7 +201,8 @@ def main(argv=None):
                         help="the CV rows whose fold encoders are joined")
     parser.add_argument("--rules", nargs="+", default=["probe", "support-centred",
                                                         "base-residuals", "calibrated",
-                                                        "per-member", "per-member-weighted"])
+                                                        "per-member", "per-member-weighted",
+                                                        "episode-whitened"])
     parser.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--episodes", type=int, default=4000)
     parser.add_argument("--threads", type=int, default=None)
