@@ -32,9 +32,10 @@ def load_encoder(path):
     """The fitted encoder in a model file, frozen, or None (the default encoder) for no path.
 
     The file may hold an encoder (a fitted transformer, such as a trained
-    ``ProtoContrastiveClassifier``) or a fitted few-shot classifier built on one
-    (``PrototypeClassifier``, ``LinearProbeClassifier``, such as the committed ESC-50
-    model): then its encoder is used, and its own head is left aside.
+    ``ProtoContrastiveClassifier``), a fitted few-shot classifier built on one
+    (``PrototypeClassifier``, ``LinearProbeClassifier``), or an unfitted one whose
+    encoder is fitted and frozen (the committed ESC-50 model, whose probe is fitted per
+    episode). A classifier's encoder is used, and its own head is left aside.
     """
     if path is None:
         return None
@@ -50,7 +51,7 @@ def load_encoder(path):
 
 
 def save_model(model, path):
-    """skfewaudio.save, or joblib when the file name asks for a pickle (``.joblib``, ``.pkl``)."""
+    """skfewaudio.save, or joblib when the file name asks for a pickle (``PICKLE_SUFFIXES``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() in PICKLE_SUFFIXES:

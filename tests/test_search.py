@@ -1,6 +1,7 @@
 """EmbeddingStore: embed a corpus once, reopen, append, search by example."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -192,8 +193,6 @@ class _ChattyEncoder(MelStatistics):
     """Warns on every call, as a network does about windows shorter than its own."""
 
     def transform(self, X):
-        import warnings
-
         warnings.warn("these windows are short", UserWarning)
         return super().transform(X)
 
