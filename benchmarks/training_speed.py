@@ -44,6 +44,8 @@ def estimators(epochs):
          ProtoContrastiveClassifier(n_maps=64, in_stride=1, **episodic), 4 * 5 * 10, 2),
         ("ProtoContrastiveClassifier() defaults: 32 maps, first stride 2",
          ProtoContrastiveClassifier(**episodic), 4 * 5 * 10, 2),
+        ("ProtoContrastiveClassifier(encoder='resnet'): the committed model's three ResNets",
+         ProtoContrastiveClassifier(encoder="resnet", **episodic), 4 * 5 * 10, 2),
         ("SupConPretrainer(encoder='small')",
          SupConPretrainer(encoder="small", **supcon), None, 2),
         ("SupConPretrainer() default: ResNet (Moummad et al.)",
@@ -109,7 +111,7 @@ def main():
         rows.append({"estimator": name, "clips per epoch": clips, "views": views,
                      "epoch s": seconds, "clips/s": clips / seconds,
                      "views/s": clips * views / seconds})
-        if "small" in name:
+        if isinstance(estimator, SupConPretrainer) and estimator.encoder == "small":
             small_pretrained = estimator
     tuner = FineTuneClassifier(small_pretrained, n_blocks=1, max_epochs=args.epochs,
                                random_state=0).fit(X[:40], y[:40])
