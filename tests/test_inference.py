@@ -62,3 +62,15 @@ def test_a_one_convolution_residual_block_becomes_one_convolution():
                for b in inference_module(module, fold_batch_norm=False).blocks)
     deep = inference_module(_trained_like(resnet_encoder().blocks[0]))
     assert deep.shortcut is not None
+
+
+def test_the_merged_convolution_keeps_the_modules_dtype_and_merging_twice_is_harmless():
+    """The new convolution is made where the trained one lives (dtype, and so device),
+    and an inference copy of an inference copy computes the same."""
+    torch.manual_seed(0)
+    module = _trained_like(small_encoder(n_maps=8)).double()
+    fast = inference_module(module)
+    assert all(block.body[0].weight.dtype == torch.float64 for block in fast.blocks)
+    x = torch.randn(3, 1, 32, 40, dtype=torch.float64)
+    with torch.inference_mode():
+        torch.testing.assert_close(inference_module(fast)(x), module.eval()(x))

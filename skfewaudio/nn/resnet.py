@@ -62,13 +62,16 @@ class ResidualBlock(nn.Module):
         shortcut) is one of oneDNN's slow cases. A body of several convolutions, with
         activations between them, is left as it is.
         """
+        if self.shortcut is None:  # merged already (a copy of an inference copy)
+            return
         body = [m for m in self.body if not isinstance(m, nn.Identity)]
         shortcut = [m for m in self.shortcut if not isinstance(m, nn.Identity)]
         if not (len(body) == len(shortcut) == 1
                 and all(isinstance(m, nn.Conv2d) for m in body + shortcut)):
             return
         (conv,), (skip,) = body, shortcut
-        merged = nn.Conv2d(conv.in_channels, conv.out_channels, kernel_size=3, padding=1)
+        merged = nn.Conv2d(conv.in_channels, conv.out_channels, kernel_size=3, padding=1,
+                           device=conv.weight.device, dtype=conv.weight.dtype)
         with torch.no_grad():
             merged.weight.copy_(conv.weight)
             merged.weight[:, :, 1, 1] += skip.weight[:, :, 0, 0]
@@ -77,7 +80,7 @@ class ResidualBlock(nn.Module):
 
 
 def _bias(conv):
-    return conv.bias if conv.bias is not None else torch.zeros(conv.out_channels)
+    return conv.bias if conv.bias is not None else conv.weight.new_zeros(conv.out_channels)
 
 
 class ResNetEncoder(nn.Module):
