@@ -103,42 +103,45 @@ def base_residuals(base, base_labels, seed, neighbours=0):
         drawn = first[chosen] + (rng.random_sample(shape) * counts[chosen]).astype(int)
         return centre[..., None, :] + residuals[drawn]
 
+    @in_blocks
     def rule(shots, queries):
-        predictions = []
-        for start in range(0, len(shots), RESIDUAL_BLOCK):
-            block = shots[start:start + RESIDUAL_BLOCK]
-            grown = np.concatenate([block[..., None, :], normalize(copies_of(block))], axis=3)
-            predictions.append(probe(grown.reshape(*block.shape[:2], -1, block.shape[-1]),
-                                     queries[start:start + RESIDUAL_BLOCK]))
-        return np.concatenate(predictions)
+        grown = np.concatenate([shots[..., None, :], normalize(copies_of(shots))], axis=3)
+        return probe(grown.reshape(*shots.shape[:2], -1, shots.shape[-1]), queries)
     return rule
 
 
+def in_blocks(rule):
+    """``rule`` applied ``RESIDUAL_BLOCK`` episodes at a time, for rules whose arrays
+    grow several-fold with the support."""
+    def blockwise(shots, queries):
+        return np.concatenate([rule(shots[start:start + RESIDUAL_BLOCK],
+                                    queries[start:start + RESIDUAL_BLOCK])
+                               for start in range(0, len(shots), RESIDUAL_BLOCK)])
+    return blockwise
+
+
+@in_blocks
 def episode_whitened(shots, queries):
     n_episodes, n_way, n_shot, dim = shots.shape
     if n_shot == 1:
         return probe(shots, queries)
-    predictions = []
-    for start in range(0, n_episodes, RESIDUAL_BLOCK):
-        block, asked = shots[start:start + RESIDUAL_BLOCK], queries[start:start + RESIDUAL_BLOCK]
-        residuals = (block - block.mean(axis=2, keepdims=True)).reshape(len(block), -1, dim)
-        # The residuals' variances and directions from their small Gram matrices.
-        variance, mix = np.linalg.eigh(residuals @ residuals.transpose(0, 2, 1)
-                                       / (n_way * (n_shot - 1)))
-        kept = variance > 1e-10 * variance[:, -1:]
-        variance = np.where(kept, variance, 1.0)
-        directions = (residuals.transpose(0, 2, 1) @ mix * kept[:, None]
-                      / np.sqrt(variance * n_way * (n_shot - 1))[:, None])
-        k = EPISODE_SHRINKAGE * ((variance * kept).sum(axis=1, keepdims=True)
-                                 / kept.sum(axis=1, keepdims=True))
-        shrink = (1 - np.sqrt(k / (k + variance))) * kept
+    residuals = (shots - shots.mean(axis=2, keepdims=True)).reshape(n_episodes, -1, dim)
+    # The residuals' variances and directions from their small Gram matrices.
+    variance, mix = np.linalg.eigh(residuals @ residuals.transpose(0, 2, 1)
+                                   / (n_way * (n_shot - 1)))
+    kept = variance > 1e-10 * variance[:, -1:]
+    variance = np.where(kept, variance, 1.0)
+    directions = (residuals.transpose(0, 2, 1) @ mix * kept[:, None]
+                  / np.sqrt(variance * n_way * (n_shot - 1))[:, None])
+    k = EPISODE_SHRINKAGE * ((variance * kept).sum(axis=1, keepdims=True)
+                             / kept.sum(axis=1, keepdims=True))
+    shrink = (1 - np.sqrt(k / (k + variance))) * kept
 
-        def whiten(x):
-            flat = x.reshape(len(x), -1, dim)
-            return normalize(flat - (flat @ directions * shrink[:, None]) @ directions
-                             .transpose(0, 2, 1)).reshape(x.shape)
-        predictions.append(probe(whiten(block), whiten(asked)))
-    return np.concatenate(predictions)
+    def whiten(x):
+        flat = x.reshape(len(x), -1, dim)
+        return normalize(flat - (flat @ directions * shrink[:, None]) @ directions
+                         .transpose(0, 2, 1)).reshape(x.shape)
+    return probe(whiten(shots), whiten(queries))
 
 
 def per_member(parts, weights):
