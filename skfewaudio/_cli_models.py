@@ -23,8 +23,9 @@ def load_model(path):
         return load(path)
     if not Path(path).is_file():
         raise OSError(f"no model file at {path}")
-    print(f"warning: {path} is not a skfewaudio.save file; loading it as a joblib pickle, "
-          "which runs any code it contains. Only load pickles you trust.", file=sys.stderr)
+    print(f"skfewaudio: warning: {path} is not a skfewaudio.save file; loading it as a "
+          "joblib pickle, which runs any code it contains. Only load pickles you trust.",
+          file=sys.stderr)
     return joblib.load(path)
 
 

@@ -17,6 +17,7 @@ from .datasets._folder import AUDIO_SUFFIXES, load_audio_folder, read_labelled_f
 from .prototype import PrototypeClassifier
 
 DEFAULT_INDEX = ".skfewaudio-index"  # inside CORPUS_DIR unless --index is given
+SKIP_HELP = "skip unreadable files (listed in one warning) instead of stopping"
 MODEL_HELP = ("a fitted encoder, or a fitted few-shot classifier whose encoder is used, saved "
               "with skfewaudio.save (or, trusted files only, joblib); default: "
               "SpectralStatistics, no learning")
@@ -44,6 +45,7 @@ def add_commands(commands):
                           help="save the fitted classifier: skfewaudio.save's format (loads "
                                "without running code), or joblib for a .joblib or .pkl name")
     classify.add_argument("--sample-rate", type=int, default=16000)
+    classify.add_argument("--skip-bad-files", action="store_true", help=SKIP_HELP)
     classify.set_defaults(run=run_classify)
 
     search = commands.add_parser(
@@ -64,7 +66,13 @@ def add_commands(commands):
     search.add_argument("--n-jobs", type=int, default=None,
                         help="recordings embedded in parallel")
     search.add_argument("--sample-rate", type=int, default=16000)
+    search.add_argument("--skip-bad-files", action="store_true", help=SKIP_HELP)
     search.set_defaults(run=run_search)
+
+
+def on_error(args):
+    """``on_error`` of the readers: skip (with a warning) or stop at unreadable files."""
+    return "warn" if args.skip_bad_files else "raise"
 
 
 def _rejection(text):
@@ -94,9 +102,11 @@ def _audio_files(folder):
 
 def run_classify(args):
     rejection = _rejection(args.rejection)  # before reading any audio
-    support = load_audio_folder(args.support, sample_rate=args.sample_rate, progress=True)
+    support = load_audio_folder(args.support, sample_rate=args.sample_rate,
+                                on_error=on_error(args), progress=True)
     queries = read_labelled_files([(f, "") for f in _audio_files(args.queries)], args.queries,
-                                  sample_rate=args.sample_rate, progress=True)
+                                  sample_rate=args.sample_rate, on_error=on_error(args),
+                                  progress=True)
     clf = PrototypeClassifier(
         encoder=load_encoder(args.model), metric=args.metric, sample_rate=args.sample_rate,
         rejection=rejection, false_rejection_rate=args.false_rejection_rate,
@@ -152,7 +162,8 @@ def run_search(args):
         raise ValueError(f"--top must be at least 1, got {args.top}.")
     files = _audio_files(args.corpus)
     examples = read_labelled_files([(f, "") for f in _audio_files(args.examples)],
-                                   args.examples, sample_rate=args.sample_rate).data
+                                   args.examples, sample_rate=args.sample_rate,
+                                   on_error=on_error(args)).data
     location = args.index or args.corpus / DEFAULT_INDEX
     encoder = load_encoder(args.model)
     if (location / "header.json").exists():
@@ -161,7 +172,8 @@ def run_search(args):
     else:
         store = EmbeddingStore.create(location, encoder, sample_rate=args.sample_rate,
                                       window_seconds=args.window, hop_seconds=args.hop)
-    added = store.add_recordings(files, n_jobs=args.n_jobs, progress=True)
+    added = store.add_recordings(files, n_jobs=args.n_jobs, on_error=on_error(args),
+                                 progress=True)
     print(f"{store} ({added} new recordings embedded)")
     matches = store.search(examples, k=args.top, index="hnsw" if args.ann else "exact")
     root = args.corpus.resolve()

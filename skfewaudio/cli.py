@@ -10,6 +10,8 @@ import json
 import platform
 import sys
 import time
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -18,6 +20,7 @@ import torch
 
 from . import __version__
 from ._cli_models import load_model
+from ._cli_workflow import SKIP_HELP, on_error
 from ._cli_workflow import add_commands as add_workflow_commands
 from .datasets import load_audio_folder, make_sounds
 from .episodes import evaluate_episodes
@@ -80,11 +83,24 @@ def main(argv=None):
     parser = _build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.run(args)
+        with _plain_warnings():
+            return args.run(args)
     except (ValueError, TypeError, OSError, KeyError, ImportError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"skfewaudio: error: {message}", file=sys.stderr)
         return 2
+
+
+@contextmanager
+def _plain_warnings():
+    """Show warnings as ``skfewaudio: warning: ...``, like the errors: the file and
+    source line inside the library that Python adds say nothing to a user."""
+    original = warnings.formatwarning
+    warnings.formatwarning = lambda message, *args, **kwargs: f"skfewaudio: warning: {message}\n"
+    try:
+        yield
+    finally:
+        warnings.formatwarning = original
 
 
 def _build_parser():
@@ -126,8 +142,7 @@ def _build_parser():
     evaluate.add_argument("--train-split", default="train",
                           help="key of the split file holding the training classes")
     evaluate.add_argument("--sample-rate", type=int, default=16000)
-    evaluate.add_argument("--skip-bad-files", action="store_true",
-                          help="skip unreadable files (with a warning) instead of stopping")
+    evaluate.add_argument("--skip-bad-files", action="store_true", help=SKIP_HELP)
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--output", type=Path, default=Path("skfewaudio-results.json"))
     evaluate.set_defaults(run=_run_evaluate)
@@ -193,10 +208,9 @@ def _read_split(path, key):
 
 
 def _run_evaluate(args):
-    on_error = "warn" if args.skip_bad_files else "raise"
     eval_classes = _read_split(args.split_file, args.eval_split) if args.split_file else None
     data = load_audio_folder(args.directory, sample_rate=args.sample_rate,
-                             classes=eval_classes, on_error=on_error, progress=True)
+                             classes=eval_classes, on_error=on_error(args), progress=True)
     if args.model is not None and args.encoder is not None:
         raise ValueError("give --model or --encoder, not both.")
     if args.model is not None:
@@ -215,7 +229,7 @@ def _run_evaluate(args):
                 raise ValueError(f"method {args.method!r} learns from training classes: "
                                  "give --split-file with a train list.")
             train = load_audio_folder(
-                args.directory, sample_rate=args.sample_rate, on_error=on_error,
+                args.directory, sample_rate=args.sample_rate, on_error=on_error(args),
                 classes=_read_split(args.split_file, args.train_split), progress=True)
             estimator.fit(train.data, train.target)
     rows = _score_table(estimator, data.data, data.target, args.n_shot, args, label)

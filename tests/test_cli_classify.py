@@ -170,3 +170,39 @@ def test_search_lists_matches_and_reuses_its_index(corpus, tmp_path, capsys):
     assert _rows(out) == rows
     assert main(argv[:-6] + ["--window", "0.5", "--index", str(tmp_path / "index")]) == 2
     assert "holds windows of 0.3 s" in capsys.readouterr().err
+
+
+
+def test_unreadable_files_stop_each_command_unless_skipped(folders, corpus, tmp_path, capsys):
+    root, _ = folders
+    queries, recordings = tmp_path / "queries", tmp_path / "corpus"
+    for folder, source in ((queries, root / "queries"), (recordings, corpus / "corpus")):
+        folder.mkdir()
+        for i, file in enumerate(sorted(source.rglob("*.wav"))[:2]):
+            (folder / f"{i}-{file.name}").write_bytes(file.read_bytes())
+        (folder / "broken.wav").write_bytes(b"RIFF garbage")
+    classify = ["classify", str(root / "support"), str(queries),
+                "--output", str(tmp_path / "p.csv")]
+    search = ["search", str(corpus / "examples"), str(recordings), "--window", "0.3",
+              "--index", str(tmp_path / "index")]
+    for argv in (classify, search):
+        assert main(argv) == 2  # one error line, no traceback
+        err = capsys.readouterr().err
+        assert "broken.wav: Error opening" in err and "--skip-bad-files" in err
+        with pytest.warns(UserWarning, match=r"1 file .*could not be read"):
+            assert main(argv + ["--skip-bad-files"]) == 0
+    assert len(_rows(tmp_path / "p.csv")) == 2
+    out = capsys.readouterr().out  # the readable two were kept by the run that stopped
+    assert "2 recordings, " in out and "(0 new recordings embedded)" in out
+
+
+def test_warnings_read_like_the_errors_on_the_command_line():
+    import warnings
+
+    from skfewaudio.cli import _plain_warnings
+
+    original = warnings.formatwarning
+    with _plain_warnings():
+        shown = warnings.formatwarning("1 file down-mixed", UserWarning, "/lib/x.py", 7)
+    assert shown == "skfewaudio: warning: 1 file down-mixed\n"
+    assert warnings.formatwarning is original

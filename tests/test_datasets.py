@@ -50,7 +50,7 @@ def folder(tmp_path):
 
 
 def test_load_class_folders_downmixes_and_resamples_with_a_warning(folder):
-    with pytest.warns(UserWarning, match="1 files down-mixed to mono; 1 files resampled"):
+    with pytest.warns(UserWarning, match="1 file down-mixed to mono; 1 file resampled"):
         data = load_audio_folder(folder, sample_rate=16000)
     assert len(data.data) == 8 and sorted(data.target_names) == ["frog", "pump"]
     lengths = dict(zip(data.filenames, map(len, data.data)))

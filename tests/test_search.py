@@ -166,6 +166,42 @@ def test_store_errors_say_what_to_do(tmp_path, corpus):
         store.add_embeddings("b", [0.0], [1.0], np.ones((1, 3)))
 
 
+def test_unreadable_recordings_are_listed_after_the_others_are_added(tmp_path, corpus):
+    root, *_ = corpus
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "broken.wav").write_bytes(b"RIFF garbage")
+    sf.write(bad / "empty.wav", np.zeros(0, np.float32), SR)
+    files = [bad / "broken.wav", *sorted(root.glob("rec*.wav")), bad / "empty.wav"]
+    store = EmbeddingStore.create(tmp_path / "s", window_seconds=0.3)
+    with pytest.raises(ValueError, match=r"2 files to embed could not be read") as info:
+        store.add_recordings(files, n_jobs=2)
+    message = str(info.value)
+    assert "broken.wav: Error opening" in message and "empty.wav: the file holds no samples" \
+        in message and "the other 3 recordings." in message
+    assert len(EmbeddingStore.open(tmp_path / "s").files) == 3  # nothing read was lost
+    with pytest.warns(UserWarning, match="They were skipped"):
+        assert store.add_recordings(files, on_error="warn") == 0  # the two are tried again
+    with pytest.raises(ValueError, match="on_error must be"):
+        store.add_recordings(files, on_error="ignore")
+
+
+def test_the_default_encoder_is_the_classifiers_and_is_rebuilt_on_open(tmp_path, corpus):
+    from skfewaudio import SpectralStatistics
+
+    store = _store(tmp_path, corpus)
+    assert isinstance(store.encoder, SpectralStatistics)
+    again = EmbeddingStore.open(tmp_path / "store")
+    assert repr(again.encoder) == repr(store.encoder)
+    _, _, examples = corpus
+    np.testing.assert_array_equal(again.embed_examples(examples),
+                                  store.embed_examples(examples))
+    fitted = SpectralStatistics(standardize="fit").fit(examples)  # learned from clips
+    EmbeddingStore.create(tmp_path / "fitted", fitted, window_seconds=0.3)
+    with pytest.raises(ValueError, match="pass it as encoder="):
+        EmbeddingStore.open(tmp_path / "fitted")
+
+
 def test_a_trained_encoder_must_be_given_again(tmp_path):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler

@@ -133,12 +133,27 @@ def _read(file, sample_rate, converted):
 
 
 def _report(converted, failures, on_error, root):
-    done = [f"{count} files {what}" for what, count in converted.items() if count]
+    done = [f"{_files(count)} {what}" for what, count in converted.items() if count]
     if done:
         warnings.warn(f"{root}: " + "; ".join(done) + ".", UserWarning, stacklevel=3)
+    report_unreadable(failures, f"in {root}", on_error, stacklevel=4)
+
+
+def report_unreadable(failures, where, on_error, *, note="", stacklevel=2):
+    """One error (``on_error="raise"``) or one warning listing every file not read.
+
+    ``failures`` are ``"file: problem"`` lines; ``where`` completes "N files ... could
+    not be read"; ``note`` says what became of the others.
+    """
     if not failures:
         return
-    message = f"{len(failures)} files in {root} could not be read:\n  " + "\n  ".join(failures)
+    message = (f"{_files(len(failures))} {where} could not be read:\n  "
+               + "\n  ".join(failures) + (f"\n{note}" if note else ""))
     if on_error == "raise":
-        raise ValueError(message + "\nFix or remove them, or pass on_error='warn' to skip them.")
-    warnings.warn(message + "\nThey were skipped.", UserWarning, stacklevel=3)
+        raise ValueError(message + "\nFix or remove them, or skip them with on_error='warn' "
+                         "(on the command line: --skip-bad-files).")
+    warnings.warn(message + "\nThey were skipped.", UserWarning, stacklevel=stacklevel)
+
+
+def _files(count):
+    return f"{count} file" if count == 1 else f"{count} files"

@@ -8,16 +8,28 @@ from .._encoders import fit_without_data
 from .._prototypes import as_2d_embedding
 from .._validation import check_waveforms
 from .._windows import window_starts
-from ..features import MelStatistics
+from ..features import MelStatistics, SpectralStatistics
 
-LEARNING_FREE = (MelStatistics,)  # fitting only checks its parameters
 _BLOCK_SECONDS = 60.0  # audio read and resampled at once: bounds memory on long files
 
 
+class UnreadableRecording(ValueError):
+    """A recording that could not be read or holds no samples; says which and why."""
+
+
+def is_learning_free(encoder):
+    """Whether fitting ``encoder`` only checks its parameters, so that it can be
+    rebuilt from them: ``MelStatistics``, and ``SpectralStatistics`` unless it
+    standardises with statistics fitted on clips."""
+    return isinstance(encoder, MelStatistics) or (
+        isinstance(encoder, SpectralStatistics) and encoder.standardize != "fit")
+
+
 def ready_encoder(encoder, sample_rate):
-    """The encoder to embed windows with: fitted, at ``sample_rate``."""
+    """The encoder to embed windows with: fitted, at ``sample_rate``; None is the
+    library's default encoder, ``SpectralStatistics``."""
     if encoder is None:
-        return fit_without_data(MelStatistics(sample_rate=sample_rate))
+        return fit_without_data(SpectralStatistics(sample_rate=sample_rate))
     rate = encoder.get_params(deep=False).get("sample_rate") if hasattr(
         encoder, "get_params") else None
     if isinstance(rate, int) and rate != sample_rate:
@@ -26,7 +38,7 @@ def ready_encoder(encoder, sample_rate):
     try:
         check_is_fitted(encoder)
     except NotFittedError:
-        if isinstance(encoder, LEARNING_FREE):
+        if is_learning_free(encoder):
             return fit_without_data(encoder)
         raise ValueError(
             f"the encoder {type(encoder).__name__} is not fitted; windows of a corpus are "
@@ -36,7 +48,15 @@ def ready_encoder(encoder, sample_rate):
 
 
 def read_blocks(path, sample_rate, block_seconds=_BLOCK_SECONDS):
-    """Yield float32 mono blocks of a sound file, resampled to ``sample_rate``."""
+    """Yield float32 mono blocks of a sound file, resampled to ``sample_rate``; a file
+    the decoder fails on raises :class:`UnreadableRecording`."""
+    try:
+        yield from _decoded_blocks(path, sample_rate, block_seconds)
+    except Exception as exc:  # any decoder failure, named with its file
+        raise UnreadableRecording(f"{path}: {exc}") from exc
+
+
+def _decoded_blocks(path, sample_rate, block_seconds):
     import soundfile as sf
 
     with sf.SoundFile(str(path)) as handle:
@@ -105,7 +125,7 @@ def embed_recording(source, encoder, *, sample_rate, window_seconds, hop_seconds
             buffer, buffer_start = buffer[keep_from - buffer_start:], keep_from
     n_samples = buffer_start + len(buffer)
     if n_samples == 0:
-        raise ValueError(f"{_name(source)} is empty (0 samples).")
+        raise UnreadableRecording(f"{_name(source)}: the file holds no samples")
     tail = window_starts(n_samples, window, hop)[-1]
     if not starts:  # shorter than one window: embedded whole
         pending, starts = [buffer], [0]

@@ -15,7 +15,8 @@ from tqdm.auto import tqdm
 from .._prototypes import as_2d_embedding, normalize
 from .._validation import check_waveforms
 from . import _index
-from ._corpus import LEARNING_FREE, embed_recording, ready_encoder
+from ..datasets._folder import report_unreadable
+from ._corpus import UnreadableRecording, embed_recording, is_learning_free, ready_encoder
 
 FORMAT, VERSION = "skfewaudio-embedding-store", 1
 WINDOW_DTYPE = np.dtype([("file", "<u4"), ("start", "<f8"), ("end", "<f8")])
@@ -70,9 +71,10 @@ class EmbeddingStore:
         path : str or Path
         encoder : fitted transformer or None, default=None
             Maps a batch of windows ``(n_windows, n_samples)`` to embeddings. ``None``
-            uses :class:`~skfewaudio.MelStatistics` (no learning). A trained model,
-            e.g. a fitted ``ProtoContrastiveClassifier``, must be given again to
-            :meth:`open`; learning-free encoders are rebuilt from the header.
+            uses :class:`~skfewaudio.SpectralStatistics` (no learning), the default
+            encoder of the few-shot classifiers. A trained model, e.g. a fitted
+            ``ProtoContrastiveClassifier``, must be given again to :meth:`open`;
+            learning-free encoders are rebuilt from the header.
         sample_rate : int, default=16000
             Recordings are resampled to this rate.
         window_seconds : float, default=1.0
@@ -164,13 +166,19 @@ class EmbeddingStore:
         return np.asarray(self.header["sum"]) / max(1, self.n_windows)
 
     # ------------------------------------------------------------ adding
-    def add_recordings(self, sources, *, n_jobs=None, batch_size=256, progress=False):
+    def add_recordings(self, sources, *, n_jobs=None, batch_size=256, on_error="raise",
+                       progress=False):
         """Embed recordings not yet in the store and append them, in the order given.
 
         Files are embedded in parallel with joblib (``n_jobs``), so that inside
         ``with joblib.parallel_config(backend="dask"):`` they are embedded on a Dask
         cluster; the store is written by this process only, in order, so the result
         does not depend on ``n_jobs``.
+
+        A file that cannot be read (or holds no samples) does not stop the others:
+        every readable one is added first, then one error (``on_error="raise"``) or
+        one warning (``"warn"``) lists each file not read and why. The next call
+        tries those files again.
 
         Parameters
         ----------
@@ -179,6 +187,7 @@ class EmbeddingStore:
         n_jobs : int or None, default=None
         batch_size : int, default=256
             Windows per call of the encoder.
+        on_error : {"raise", "warn"}, default="raise"
         progress : bool, default=False
             Show a progress bar.
 
@@ -187,20 +196,29 @@ class EmbeddingStore:
         n_added : int
             Recordings added.
         """
+        if on_error not in ("raise", "warn"):
+            raise ValueError(f"on_error must be 'raise' or 'warn', got {on_error!r}.")
         known = set(self.files)
         new = [p for p in dict.fromkeys(str(Path(s).resolve()) for s in sources)
                if p not in known]
         settings = {key: self.header[key] for key in ("sample_rate", "window_seconds",
                                                       "hop_seconds")}
-        jobs = (delayed(embed_recording)(path, self.encoder, batch_size=batch_size, **settings)
+        jobs = (delayed(_embed_readable)(path, self.encoder, batch_size=batch_size, **settings)
                 for path in new)
         results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
+        failures = []
         with _each_warning_once():
-            for path, (starts, ends, embeddings, duration) in tqdm(
-                    zip(new, results), total=len(new), disable=not progress,
-                    desc="embedding", unit="file"):
+            for path, result in tqdm(zip(new, results), total=len(new), disable=not progress,
+                                     desc="embedding", unit="file"):
+                if isinstance(result, UnreadableRecording):
+                    failures.append(str(result))
+                    continue
+                starts, ends, embeddings, duration = result
                 self.add_embeddings(path, starts, ends, embeddings, duration=duration)
-        return len(new)
+        n_added = len(new) - len(failures)
+        note = f"Added to {self.path}: the other {_recordings(n_added)}." if n_added else ""
+        report_unreadable(failures, "to embed", on_error, note=note, stacklevel=3)
+        return n_added
 
     def add_embeddings(self, file, starts, ends, embeddings, *, duration=None):
         """Append the windows of one recording, already embedded.
@@ -362,7 +380,7 @@ class EmbeddingStore:
         os.replace(temporary, self.path / _HEADER)
 
     def __repr__(self):
-        return (f"EmbeddingStore({str(self.path)!r}: {len(self.files)} recordings, "
+        return (f"EmbeddingStore({str(self.path)!r}: {_recordings(len(self.files))}, "
                 f"{self.n_windows} windows of {self.header['window_seconds']} s)")
 
 
@@ -383,6 +401,19 @@ def _each_warning_once():
             warnings.warn(message, category, stacklevel=4)  # at the caller of the store
 
 
+def _embed_readable(path, encoder, **settings):
+    """``embed_recording``'s result, or the :class:`UnreadableRecording` it raised
+    (returned, so that one bad file does not end the parallel loop over the others)."""
+    try:
+        return embed_recording(path, encoder, **settings)
+    except UnreadableRecording as exc:
+        return exc
+
+
+def _recordings(count):
+    return f"{count} recording" if count == 1 else f"{count} recordings"
+
+
 def describe_encoder(encoder):
     """Class, JSON parameters (or None) and repr of an encoder, for the header."""
     cls = type(encoder)
@@ -399,10 +430,13 @@ def _rebuild_encoder(description, path):
     module, _, name = description["class"].rpartition(".")
     cls = getattr(importlib.import_module(module), name, None) if module.startswith(
         "skfewaudio.") else None
-    if cls is None or not issubclass(cls, LEARNING_FREE) or description["params"] is None:
+    encoder = None
+    if cls is not None and description["params"] is not None:
+        encoder = cls(**description["params"])
+    if not is_learning_free(encoder):
         raise ValueError(f"{path} was embedded with {description['repr']}, which cannot be "
                          "rebuilt from its description; pass it as encoder=.")
-    return cls(**description["params"])
+    return encoder
 
 
 def _append(file, array, valid_bytes):
