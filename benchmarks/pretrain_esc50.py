@@ -42,22 +42,17 @@ from pathlib import Path
 import numpy as np
 import torch
 from _results import DEFAULT_ESC50, RESULTS, save_results
-from sklearn.frozen import FrozenEstimator
-from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
-from sklearn.preprocessing import Normalizer, StandardScaler
+from sklearn.pipeline import Pipeline
 
 from skfewaudio import (
-    LinearProbeClassifier,
-    PrototypeClassifier,
     SpectralStatistics,
-    WithinClassWhitening,
     evaluate_episodes,
     load,
     load_audio_folder,
     save,
 )
 from skfewaudio._windows import FRONT_END_CONSTRAINTS, LogMelWindows
-from skfewaudio.protocontrastive import ProtoContrastiveClassifier
+from skfewaudio.protocontrastive import ProtoContrastiveClassifier, join_encoders
 from skfewaudio.supcon import SupConPretrainer
 
 _BASE = dict(encoder="conv4", loss="cross_entropy", max_epochs=20, lr=0.05, batch_size=128,
@@ -90,45 +85,11 @@ def folds(classes):
 
 def few_shot_model(encoders, X_train, spectral_weight=0.0, centre=True, probe_C=None,
                    y_train=None, whitening=None, spectral=None):
-    """Nearest cosine prototype (or, with ``probe_C``, a ``LinearProbeClassifier``
-    with that C) on the embeddings of one fitted encoder (or of several, an
-    ensemble), each centred on the mean embedding of the training clips when
-    ``centre`` (CL2N, as SimpleShot; the L2 normalisation is the cosine metric's).
-
-    With several encoders or a ``spectral_weight`` w > 0, the embedding joins the
-    L2-normalised parts, each scaled by the square root of its weight: the cosine
-    similarity of two clips is then the weighted mean of the parts' similarities,
-    w for ``spectral`` (a ``SpectralStatistics``, no learning; by default
-    ``SpectralStatistics()``) and (1 - w) shared by the encoders.
-
-    With ``whitening`` (a shrinkage), the joined embedding is then passed through a
-    ``WithinClassWhitening`` learned on the training clips ``(X_train, y_train)``.
-    """
-    encoders = encoders if isinstance(encoders, list) else [encoders]
-    joined = len(encoders) > 1 or spectral_weight > 0
-    parts = []
-    for i, encoder in enumerate(encoders):
-        steps = [FrozenEstimator(encoder)]
-        if centre:
-            steps.append(StandardScaler(with_std=False))
-        if joined:  # each part L2-normalised, so the weights split the similarity
-            steps.append(Normalizer())
-        learned = make_pipeline(*steps).fit(X_train if centre else X_train[:1])
-        parts.append((f"learned{i}", learned, (1 - spectral_weight) / len(encoders)))
-    if spectral_weight:
-        spectral = SpectralStatistics() if spectral is None else spectral
-        parts.append(("spectral", make_pipeline(spectral, Normalizer()).fit(X_train[:1]),
-                      spectral_weight))
-    encoder = parts[0][1] if not joined else FeatureUnion(
-        [(name, FrozenEstimator(part)) for name, part, _ in parts],
-        transformer_weights={name: float(np.sqrt(weight)) for name, _, weight in parts},
-    ).fit(X_train[:1])
-    if whitening is not None:
-        encoder = make_pipeline(FrozenEstimator(encoder),
-                                WithinClassWhitening(shrinkage=whitening)).fit(X_train, y_train)
-    if probe_C is not None:
-        return LinearProbeClassifier(encoder=FrozenEstimator(encoder), C=probe_C)
-    return PrototypeClassifier(encoder=FrozenEstimator(encoder), metric="cosine")
+    """:func:`skfewaudio.protocontrastive.join_encoders` with this script's defaults
+    (no spectral statistics, no whitening, the nearest cosine prototype), which its
+    table rows were named by."""
+    return join_encoders(encoders, X_train, y_train, spectral_weight=spectral_weight,
+                         whitening=whitening, C=probe_C, centre=centre, spectral=spectral)
 
 
 def _head_label(probe_C):

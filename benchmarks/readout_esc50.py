@@ -62,11 +62,12 @@ from skfewaudio._prototypes import normalize
 from skfewaudio.episodes import EpisodeSampler
 from skfewaudio.episodes._evaluate import blockwise_episode_accuracies
 from skfewaudio.linear_probe import probe_logits, probe_predictions
+from skfewaudio.protocontrastive._ensemble import PROBE_C, SPECTRAL_WEIGHT, WHITENING
 
 COMMITTED = ["protocontrastive 160 epochs", "protocontrastive 160 epochs resnet",
              "protocontrastive 160 epochs resnet 64 mels hop 256",
              "protocontrastive 160 epochs resnet pcen"]
-PROBE_C, SPECTRAL_WEIGHT, TEXTURE_WEIGHT, WHITENING = 10.0, 0.5, 0.5, 0.98
+TEXTURE_WEIGHT = 0.5
 RESIDUAL_COPIES, NEIGHBOURS = 10, 2
 EPISODE_SHRINKAGE = 1.0
 RESIDUAL_BLOCK = 32  # episodes per probe fit: 11 x the support does not fit 512 at once

@@ -7,6 +7,7 @@ and lists the windows most like the examples.
 """
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,15 @@ def add_commands(commands):
 def on_error(args):
     """``on_error`` of the readers: skip (with a warning) or stop at unreadable files."""
     return "warn" if args.skip_bad_files else "raise"
+
+
+def read_split(path, key):
+    """The list of class names under ``key`` in a JSON split file."""
+    splits = json.loads(Path(path).read_text())
+    if key not in splits or not isinstance(splits[key], list):
+        raise ValueError(f"{path} has no list of classes under {key!r} "
+                         f"(keys: {sorted(splits)}).")
+    return splits[key]
 
 
 def _rejection(text):

@@ -1,4 +1,4 @@
-"""The ``skfewaudio`` command line: ``demo``, ``evaluate``, ``classify`` and ``search``.
+"""The ``skfewaudio`` command line: ``demo``, ``evaluate``, ``classify``, ``search``, ``train``.
 
 Every method is fitted on base classes (a no-op for the untrained baseline) and then
 scored by episodes on novel classes, so the same code serves the demo, a folder of
@@ -20,7 +20,8 @@ import torch
 
 from . import __version__
 from ._cli_models import load_model
-from ._cli_workflow import SKIP_HELP, on_error
+from ._cli_train import add_command as add_train_command
+from ._cli_workflow import SKIP_HELP, on_error, read_split
 from ._cli_workflow import add_commands as add_workflow_commands
 from .datasets import load_audio_folder, make_sounds
 from .episodes import evaluate_episodes
@@ -147,6 +148,7 @@ def _build_parser():
     evaluate.add_argument("--output", type=Path, default=Path("skfewaudio-results.json"))
     evaluate.set_defaults(run=_run_evaluate)
     add_workflow_commands(commands)  # classify, search
+    add_train_command(commands)
     return parser
 
 
@@ -199,16 +201,8 @@ def _run_demo(args):
     return 0
 
 
-def _read_split(path, key):
-    splits = json.loads(Path(path).read_text())
-    if key not in splits or not isinstance(splits[key], list):
-        raise ValueError(f"{path} has no list of classes under {key!r} "
-                         f"(keys: {sorted(splits)}).")
-    return splits[key]
-
-
 def _run_evaluate(args):
-    eval_classes = _read_split(args.split_file, args.eval_split) if args.split_file else None
+    eval_classes = read_split(args.split_file, args.eval_split) if args.split_file else None
     data = load_audio_folder(args.directory, sample_rate=args.sample_rate,
                              classes=eval_classes, on_error=on_error(args), progress=True)
     if args.model is not None and args.encoder is not None:
@@ -230,7 +224,7 @@ def _run_evaluate(args):
                                  "give --split-file with a train list.")
             train = load_audio_folder(
                 args.directory, sample_rate=args.sample_rate, on_error=on_error(args),
-                classes=_read_split(args.split_file, args.train_split), progress=True)
+                classes=read_split(args.split_file, args.train_split), progress=True)
             estimator.fit(train.data, train.target)
     rows = _score_table(estimator, data.data, data.target, args.n_shot, args, label)
     _print_table(rows)

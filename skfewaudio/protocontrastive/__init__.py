@@ -5,5 +5,6 @@ Few-Shot Audio Classification" (IEEE MLSP 2025).
 """
 
 from ._classifier import ProtoContrastiveClassifier
+from ._ensemble import NETWORKS, join_encoders, train_ensemble
 
-__all__ = ["ProtoContrastiveClassifier"]
+__all__ = ["NETWORKS", "ProtoContrastiveClassifier", "join_encoders", "train_ensemble"]
