@@ -17,12 +17,15 @@ class UnreadableRecording(ValueError):
     """A recording that could not be read or holds no samples; says which and why."""
 
 
+# The encoders whose fit may only check parameters, so that a store rebuilds them from
+# the parameters in its header.
+LEARNING_FREE = (MelStatistics, SpectralStatistics)
+
+
 def is_learning_free(encoder):
-    """Whether fitting ``encoder`` only checks its parameters, so that it can be
-    rebuilt from them: ``MelStatistics``, and ``SpectralStatistics`` unless it
-    standardises with statistics fitted on clips."""
-    return isinstance(encoder, MelStatistics) or (
-        isinstance(encoder, SpectralStatistics) and encoder.standardize != "fit")
+    """Whether fitting ``encoder`` only checks its parameters: a ``MelStatistics``, or a
+    ``SpectralStatistics`` unless it standardises with statistics fitted on clips."""
+    return isinstance(encoder, LEARNING_FREE) and getattr(encoder, "standardize", None) != "fit"
 
 
 def ready_encoder(encoder, sample_rate):

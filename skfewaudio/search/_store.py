@@ -16,7 +16,8 @@ from .._prototypes import as_2d_embedding, normalize
 from .._validation import check_waveforms
 from . import _index
 from ..datasets._folder import report_unreadable
-from ._corpus import UnreadableRecording, embed_recording, is_learning_free, ready_encoder
+from ._corpus import (LEARNING_FREE, UnreadableRecording, embed_recording, is_learning_free,
+                      ready_encoder)
 
 FORMAT, VERSION = "skfewaudio-embedding-store", 1
 WINDOW_DTYPE = np.dtype([("file", "<u4"), ("start", "<f8"), ("end", "<f8")])
@@ -430,9 +431,9 @@ def _rebuild_encoder(description, path):
     module, _, name = description["class"].rpartition(".")
     cls = getattr(importlib.import_module(module), name, None) if module.startswith(
         "skfewaudio.") else None
-    encoder = None
-    if cls is not None and description["params"] is not None:
-        encoder = cls(**description["params"])
+    rebuildable = isinstance(cls, type) and issubclass(cls, LEARNING_FREE) and description[
+        "params"] is not None
+    encoder = cls(**description["params"]) if rebuildable else None
     if not is_learning_free(encoder):
         raise ValueError(f"{path} was embedded with {description['repr']}, which cannot be "
                          "rebuilt from its description; pass it as encoder=.")
