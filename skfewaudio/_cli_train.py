@@ -26,7 +26,7 @@ def add_command(commands):
     train.add_argument("--networks", type=int, default=len(NETWORKS),
                        choices=range(1, len(NETWORKS) + 1),
                        help="how many of the recommended networks to train (default: all "
-                            f"{len(NETWORKS)}); 1 trains the conv-4 only, in about 40 %% of "
+                            f"{len(NETWORKS)}); 1 trains the conv-4 only, in a quarter of "
                             "the time, 4 points lower at 1-shot on ESC-50")
     train.add_argument("--epochs", type=int, default=None,
                        help="epochs of 20 episodes per network (default: 160)")

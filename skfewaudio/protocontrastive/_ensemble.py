@@ -48,9 +48,9 @@ def train_ensemble(X_base, y_base, *, n_networks=len(NETWORKS), random_state=0,
     n_networks : int, default=4
         The first ``n_networks`` of :data:`NETWORKS`. On the selection folds of the
         ESC-50 train classes (5-way 1-shot / 5-shot %): 1 (the conv-4 only) 76.2 /
-        92.3, 2: 78.3 / 93.4, 3: 79.6 / 94.0, 4: 80.4 / 94.6; the conv-4 takes about
-        40 % of the training time (1,400 five-second clips: about 80 minutes for all
-        four on 2 CPU cores).
+        92.3, 2: 78.3 / 93.4, 3: 79.6 / 94.0, 4: 80.4 / 94.6. Each network takes
+        about a quarter of the time: 25 minutes for all four on 1,120 five-second
+        clips with 2 CPU cores.
     random_state : int, default=0
         Seed of every network.
     checkpoint_dir : str, path-like or None, default=None
