@@ -94,7 +94,8 @@ def _class_members(y, n_way, per_class):
         )
     if n_way > len(classes):
         raise ValueError(
-            f"n_way={n_way} but only {len(classes)} classes are available."
+            f"n_way={n_way} but only {len(classes)} classes are available; lower n_way "
+            f"to {len(classes)} or less, or add classes."
         )
     members = np.full((len(classes), counts.max()), -1, dtype=np.int64)
     order = np.argsort(inverse, kind="stable")
