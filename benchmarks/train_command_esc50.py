@@ -15,7 +15,8 @@ Usage: python benchmarks/train_command_esc50.py [--fold 0] [--trained FILE]
 
 ``--trained FILE`` scores a model the command already wrote (its training seconds are
 read from its networks) instead of training one; without it the model is trained and
-written to ``--output``. Writes ``results/train_command_esc50.{json,md}``.
+written to ``--output`` (default: the ignored ``benchmarks/data/``). Writes
+``results/train_command_esc50.{json,md}``.
 """
 
 import argparse
@@ -23,7 +24,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from _results import DEFAULT_ESC50, save_results
+from _results import DEFAULT_ESC50, RESULTS, save_results
 from pretrain_esc50 import _split, folds, kept_model
 from readout_esc50 import COMMITTED
 
@@ -75,15 +76,18 @@ def main():
     parser.add_argument("--fold", type=int, default=0)
     parser.add_argument("--trained", type=Path, default=None,
                         help="a model skfewaudio train wrote; default: train one")
-    parser.add_argument("--output", type=Path, default=Path("train_command_fold.safetensors"),
-                        help="where the trained model is written (without --trained)")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="where the trained model is written (without --trained); "
+                             "default: benchmarks/data/train_command_fold<FOLD>.safetensors "
+                             "(not committed)")
     parser.add_argument("--keep-models", type=Path, default=None,
                         help="the fold encoders kept by pretrain_esc50.py --stage cv")
     parser.add_argument("--episodes", type=int, default=10000)
     args = parser.parse_args()
 
     split = fold_split(args.data, args.fold)
-    path = args.trained or trained_by_command(args.data, split, args.output)
+    output = args.output or RESULTS.parent / "data" / f"train_command_fold{args.fold}.safetensors"
+    path = args.trained or trained_by_command(args.data, split, output)
     held_out = load_audio_folder(args.data, classes=split["heldout"], progress=True)
     rows = [score("skfewaudio train", load(path), held_out, args.episodes)]
     if args.keep_models is not None:
