@@ -133,7 +133,7 @@ def _read(file, sample_rate, converted):
 
 
 def _report(converted, failures, on_error, root):
-    done = [f"{_files(count)} {what}" for what, count in converted.items() if count]
+    done = [f"{counted(count, 'file')} {what}" for what, count in converted.items() if count]
     if done:
         warnings.warn(f"{root}: " + "; ".join(done) + ".", UserWarning, stacklevel=3)
     report_unreadable(failures, f"in {root}", on_error, stacklevel=4)
@@ -147,7 +147,7 @@ def report_unreadable(failures, where, on_error, *, note="", stacklevel=2):
     """
     if not failures:
         return
-    message = (f"{_files(len(failures))} {where} could not be read:\n  "
+    message = (f"{counted(len(failures), 'file')} {where} could not be read:\n  "
                + "\n  ".join(failures) + (f"\n{note}" if note else ""))
     if on_error == "raise":
         raise ValueError(message + "\nFix or remove them, or skip them with on_error='warn' "
@@ -155,5 +155,6 @@ def report_unreadable(failures, where, on_error, *, note="", stacklevel=2):
     warnings.warn(message + "\nThey were skipped.", UserWarning, stacklevel=stacklevel)
 
 
-def _files(count):
-    return f"{count} file" if count == 1 else f"{count} files"
+def counted(count, noun):
+    """``"1 file"``, ``"3 files"``: a count and its noun, plural unless one."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

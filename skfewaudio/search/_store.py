@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from .._prototypes import as_2d_embedding, normalize
 from .._validation import check_waveforms
 from . import _index
-from ..datasets._folder import report_unreadable
+from ..datasets._folder import counted, report_unreadable
 from ._corpus import (LEARNING_FREE, UnreadableRecording, embed_recording, is_learning_free,
                       ready_encoder)
 
@@ -217,7 +217,8 @@ class EmbeddingStore:
                 starts, ends, embeddings, duration = result
                 self.add_embeddings(path, starts, ends, embeddings, duration=duration)
         n_added = len(new) - len(failures)
-        note = f"Added to {self.path}: the other {_recordings(n_added)}." if n_added else ""
+        note = (f"Added to {self.path}: the other {counted(n_added, 'recording')}."
+                if n_added else "")
         report_unreadable(failures, "to embed", on_error, note=note, stacklevel=3)
         return n_added
 
@@ -381,7 +382,7 @@ class EmbeddingStore:
         os.replace(temporary, self.path / _HEADER)
 
     def __repr__(self):
-        return (f"EmbeddingStore({str(self.path)!r}: {_recordings(len(self.files))}, "
+        return (f"EmbeddingStore({str(self.path)!r}: {counted(len(self.files), 'recording')}, "
                 f"{self.n_windows} windows of {self.header['window_seconds']} s)")
 
 
@@ -409,10 +410,6 @@ def _embed_readable(path, encoder, **settings):
         return embed_recording(path, encoder, **settings)
     except UnreadableRecording as exc:
         return exc
-
-
-def _recordings(count):
-    return f"{count} recording" if count == 1 else f"{count} recordings"
 
 
 def describe_encoder(encoder):
