@@ -42,7 +42,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from _results import DEFAULT_ESC50, RESULTS, save_results
-from sklearn.pipeline import Pipeline
 
 from skfewaudio import (
     SpectralStatistics,
@@ -53,6 +52,7 @@ from skfewaudio import (
 )
 from skfewaudio._windows import FRONT_END_CONSTRAINTS, LogMelWindows
 from skfewaudio.protocontrastive import ProtoContrastiveClassifier, join_encoders
+from skfewaudio.protocontrastive._ensemble import joined_encoders
 from skfewaudio.supcon import SupConPretrainer
 
 _BASE = dict(encoder="conv4", loss="cross_entropy", max_epochs=20, lr=0.05, batch_size=128,
@@ -353,11 +353,7 @@ def final_encoders(args, params, train):
 
 def _learned_encoders(path):
     """The fitted network encoders inside a model saved from :func:`few_shot_model`."""
-    encoder = load(path).encoder.estimator
-    if isinstance(encoder, Pipeline):  # FrozenEstimator(union) + WithinClassWhitening
-        encoder = encoder.steps[0][1].estimator
-    return [part.estimator.steps[0][1].estimator
-            for name, part in encoder.transformer_list if name.startswith("learned")]
+    return joined_encoders(load(path))
 
 
 def _summed(costs):

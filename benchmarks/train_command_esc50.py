@@ -31,6 +31,7 @@ from readout_esc50 import COMMITTED
 from skfewaudio import evaluate_episodes, load, load_audio_folder
 from skfewaudio.cli import main as skfewaudio
 from skfewaudio.protocontrastive import join_encoders
+from skfewaudio.protocontrastive._ensemble import joined_encoders
 
 
 def fold_split(data, fold):
@@ -52,15 +53,8 @@ def trained_by_command(data, split, output):
     return output
 
 
-def networks(model):
-    """The meta-trained networks inside a model built by ``join_encoders``."""
-    union = model.encoder.estimator.steps[0][1].estimator
-    return [part.estimator.steps[0][1].estimator
-            for name, part in union.transformer_list if name.startswith("learned")]
-
-
 def score(name, model, held_out, episodes):
-    row = {"model": name, "fit_seconds": sum(n.fit_seconds_ for n in networks(model))}
+    row = {"model": name, "fit_seconds": sum(n.fit_seconds_ for n in joined_encoders(model))}
     for shot in (1, 5):
         result = evaluate_episodes(model, held_out.data, held_out.target, n_way=5,
                                    n_shot=shot, n_query=1, n_episodes=episodes,

@@ -12,7 +12,8 @@ from skfewaudio import (LinearProbeClassifier, PrototypeClassifier, SpectralStat
 from skfewaudio.cli import main
 from skfewaudio.protocontrastive import (NETWORKS, ProtoContrastiveClassifier, join_encoders,
                                          train_ensemble)
-from skfewaudio.protocontrastive._ensemble import PROBE_C, SPECTRAL_WEIGHT, WHITENING
+from skfewaudio.protocontrastive._ensemble import (PROBE_C, SPECTRAL_WEIGHT, WHITENING,
+                                                   joined_encoders)
 
 COMMITTED = (Path(__file__).parents[1] / "benchmarks" / "models"
              / "protocontrastive_probe_esc50.safetensors")
@@ -33,18 +34,11 @@ def trained(sounds):
     return train_ensemble(X[base], y[base], n_networks=2, **TINY), base
 
 
-def _networks(model):
-    """The meta-trained networks inside a model built by ``join_encoders``."""
-    union = model.encoder.estimator.steps[0][1].estimator
-    return [part.estimator.steps[0][1].estimator
-            for name, part in union.transformer_list if name.startswith("learned")]
-
-
-def test_trained_ensemble_is_a_probe_on_frozen_networks(trained, sounds, tmp_path):
+def test_trained_ensemble_is_a_probe_on_frozenjoined_encoders(trained, sounds, tmp_path):
     model, base = trained
     X, y = sounds
     assert isinstance(model, LinearProbeClassifier) and model.C == PROBE_C
-    networks = _networks(model)
+    networks = joined_encoders(model)
     assert [n.encoder for n in networks] == ["conv4", "resnet"]
     assert all(n.n_maps == 8 and n.random_state == 0 for n in networks)
     novel = ~base
@@ -60,9 +54,9 @@ def test_each_network_keeps_its_own_settings_over_the_shared_ones(sounds, tmp_pa
     X, y = sounds
     model = train_ensemble(X, y, n_networks=3, checkpoint_dir=tmp_path,
                            **{**TINY, "n_mels": 32, "n_fft": 256, "hop_length": 128})
-    third = _networks(model)[2]
+    third = joined_encoders(model)[2]
     assert (third.n_mels, third.n_fft, third.hop_length) == (64, 512, 256)
-    assert _networks(model)[0].n_mels == 32
+    assert joined_encoders(model)[0].n_mels == 32
     assert sorted(p.name for p in tmp_path.iterdir()) == ["network0", "network1", "network2"]
     with pytest.raises(ValueError, match="n_networks must be 1 to 4"):
         train_ensemble(X, y, n_networks=5)
@@ -98,7 +92,7 @@ def test_the_recipe_is_the_committed_models():
     weights = pipeline.steps[0][1].estimator.transformer_weights
     assert weights["spectral"] == pytest.approx(SPECTRAL_WEIGHT ** 0.5)
     defaults = ProtoContrastiveClassifier().get_params()
-    for network, own in zip(_networks(committed), NETWORKS, strict=True):
+    for network, own in zip(joined_encoders(committed), NETWORKS, strict=True):
         expected = {**defaults, **own, "random_state": 0}
         got = network.get_params()
         # The committed conv-4 names the pool that "auto" picks for its 5 s windows.
@@ -126,7 +120,7 @@ def test_train_command_writes_a_model_the_other_commands_read(sounds, tmp_path, 
                  "--epochs", "1", "--window-seconds", "0.5"]) == 0
     assert "15 clips of 3 base classes" in capsys.readouterr().out
     trained = load(model)
-    network, = _networks(trained)
+    network, = joined_encoders(trained)
     assert (network.n_way, network.max_epochs, network.window_seconds) == (3, 1, 0.5)
     novel = _folder(tmp_path / "novel", X[~base], y[~base])
     assert main(["evaluate", str(novel), "--model", str(model), "--n-way", "3",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.frozen import FrozenEstimator
-from sklearn.pipeline import FeatureUnion, make_pipeline
+from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
 
 from ..features import SpectralStatistics
@@ -139,3 +139,14 @@ def join_encoders(encoders, X_base, y_base=None, *, spectral_weight=SPECTRAL_WEI
     if C is not None:
         return LinearProbeClassifier(encoder=FrozenEstimator(encoder), C=C)
     return PrototypeClassifier(encoder=FrozenEstimator(encoder), metric="cosine")
+
+
+def joined_encoders(model):
+    """The fitted encoders inside a model built by :func:`join_encoders` from several
+    encoders or with the spectral statistics, in order (the committed ESC-50 model's
+    four networks, say)."""
+    encoder = model.encoder.estimator
+    if isinstance(encoder, Pipeline):  # FrozenEstimator(union) + WithinClassWhitening
+        encoder = encoder.steps[0][1].estimator
+    return [part.estimator.steps[0][1].estimator
+            for name, part in encoder.transformer_list if name.startswith("learned")]
