@@ -42,8 +42,11 @@ def test_modulation_power_of_a_stationary_texture_does_not_depend_on_length(rng)
     assert np.linalg.norm(short - long) < 0.3 * np.linalg.norm(long - other)
 
 
-def test_silence_and_single_frames_give_finite_features():
-    for log_mel in (np.full((2, 128, 40), -100.0), np.zeros((1, 128, 1))):
+def test_silence_and_clips_of_a_few_frames_give_finite_features():
+    noise = np.random.default_rng(0).normal(-40, 10, (1, 128, 3))
+    # Two frames: a 0.05 s clip at the default hop, once an all-NaN modulation block.
+    for log_mel in (np.full((2, 128, 40), -100.0), np.zeros((1, 128, 1)),
+                    noise[:, :, :2], noise):
         features = texture_features(log_mel, FRAME_RATE)
         assert features.shape == (len(log_mel), sum(texture_block_sizes(128)))
         assert np.isfinite(features).all()

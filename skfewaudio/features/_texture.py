@@ -77,7 +77,8 @@ def modulation_power(envelopes, frame_rate):
     resolution (a short clip) takes the spectrum interpolated at its centre.
     """
     n_frames = envelopes.shape[2]
-    window = np.hanning(n_frames) if n_frames > 1 else np.ones(1)
+    # np.hanning(2) is all zeros: two frames (a clip of under two hops) go unwindowed.
+    window = np.hanning(n_frames) if n_frames > 2 else np.ones(n_frames)
     centred = envelopes - envelopes.mean(axis=2, keepdims=True)
     spectrum = np.abs(np.fft.rfft(centred * window, axis=2)) / np.sqrt((window**2).sum())
     freqs = np.fft.rfftfreq(n_frames, d=1.0 / frame_rate)
