@@ -74,18 +74,37 @@ def check_sample_dtype(array, where):
     _to_float(np.asarray(array).ravel()[:1], where)
 
 
-def _check_finite(clips_2d, first_index=0):
-    """Raise naming the first clip and sample that is NaN or infinite."""
+def first_non_finite(clips_2d):
+    """``(row, column, "NaN" or "an infinite value")`` of the first sample of a 2-D
+    float array that is not finite, or None when all are."""
     # A finite sum means every sample is finite (NaN and inf propagate); a sum that
     # overflowed only sends us to the exact element-wise test below. One sum in the
     # array's own dtype measured 4x faster than a float64 one.
     with np.errstate(over="ignore"):
         if np.isfinite(np.sum(clips_2d)):
-            return
+            return None
     bad = ~np.isfinite(clips_2d)
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
-        what = "NaN" if np.isnan(clips_2d[row, col]) else "an infinite value"
+    if not bad.any():
+        return None
+    row, col = np.argwhere(bad)[0]
+    return int(row), int(col), "NaN" if np.isnan(clips_2d[row, col]) else "an infinite value"
+
+
+def check_finite_samples(samples, rate, offset=0):
+    """Raise naming the first sample of a decoded file that is NaN or infinite (a
+    float file can hold them), with its time; ``offset``: the block's first sample."""
+    found = first_non_finite(samples[np.newaxis])
+    if found is not None:
+        _, index, what = found
+        index += offset
+        raise ValueError(f"the file holds {what} at sample {index} ({index / rate:.2f} s)")
+
+
+def _check_finite(clips_2d, first_index=0):
+    """Raise naming the first clip and sample that is NaN or infinite."""
+    found = first_non_finite(clips_2d)
+    if found is not None:
+        row, col, what = found
         raise ValueError(
             f"clip {first_index + row} contains {what} (first at sample {col}); "
             "repair or drop that clip."

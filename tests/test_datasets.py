@@ -61,9 +61,13 @@ def test_load_class_folders_downmixes_and_resamples_with_a_warning(folder):
 def test_every_unreadable_file_is_named(folder):
     (folder / "frog" / "broken.wav").write_bytes(b"RIFF garbage")
     (folder / "pump" / "empty.flac").write_bytes(b"")
-    with pytest.raises(ValueError, match=r"2 files .* could not be read") as info:
+    damaged = np.zeros(1600, np.float32)
+    damaged[800] = np.nan  # a float file can hold NaN, which no estimator accepts
+    sf.write(folder / "pump" / "nan.wav", damaged, 16000, subtype="FLOAT")
+    with pytest.raises(ValueError, match=r"3 files .* could not be read") as info:
         load_audio_folder(folder)
     assert "broken.wav" in str(info.value) and "empty.flac" in str(info.value)
+    assert "nan.wav: the file holds NaN at sample 800 (0.05 s)" in str(info.value)
     with pytest.warns(UserWarning, match="They were skipped"):
         data = load_audio_folder(folder, on_error="warn")
     assert len(data.data) == 8

@@ -202,7 +202,7 @@ def test_bad_recordings_are_clear_errors(recording):
         FewShotEventDetector().fit(np.stack([x, x]), events)
     broken = x.copy()
     broken[SR] = np.nan
-    with pytest.raises(ValueError, match=r"recording samples .*NaN"):
+    with pytest.raises(ValueError, match=rf"the recording holds NaN at sample {SR} \(1.00 s\)"):
         FewShotEventDetector().fit(broken, events)
     with pytest.raises(ValueError, match="requires y"):
         FewShotEventDetector().fit(x, None)

@@ -186,6 +186,17 @@ def test_unreadable_recordings_are_listed_after_the_others_are_added(tmp_path, c
         store.add_recordings(files, on_error="ignore")
 
 
+def test_a_non_finite_sample_is_named_with_its_time_in_the_file(tmp_path):
+    from skfewaudio.search._corpus import UnreadableRecording, read_blocks
+
+    samples = np.zeros(SR, np.float32)
+    samples[2500] = np.inf  # in the second 0.1 s block
+    sf.write(tmp_path / "rec.wav", samples, SR, subtype="FLOAT")
+    with pytest.raises(UnreadableRecording, match=r"rec.wav: the file holds an infinite "
+                                                  r"value at sample 2500 \(0.16 s\)"):
+        list(read_blocks(tmp_path / "rec.wav", SR, block_seconds=0.1))
+
+
 def test_the_default_encoder_is_the_classifiers_and_is_rebuilt_on_open(tmp_path, corpus):
     from skfewaudio import SpectralStatistics
 

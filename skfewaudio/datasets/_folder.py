@@ -10,6 +10,7 @@ import soundfile as sf
 from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
+from .._validation import check_finite_samples
 from ..features import resample
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au"}
@@ -126,6 +127,7 @@ def _read(file, sample_rate, converted):
         samples = samples.mean(axis=1)
     if samples.size == 0:
         raise ValueError("the file holds no samples")
+    check_finite_samples(samples, rate)
     if rate != sample_rate:
         converted[f"resampled to {sample_rate} Hz"] += 1
         samples = resample([samples], rate, sample_rate)[0]

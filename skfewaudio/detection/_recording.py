@@ -5,7 +5,7 @@ import os
 import numpy as np
 from scipy.sparse import issparse
 
-from .._validation import check_sample_dtype, check_waveforms
+from .._validation import check_sample_dtype, check_waveforms, first_non_finite
 
 
 class Recording:
@@ -75,15 +75,15 @@ class Recording:
                 handle.seek(start)
                 block = handle.read(stop - start, dtype="float32", always_2d=True).mean(axis=1)
         else:
-            block = self.array[start:stop]
-        try:
-            return check_waveforms([block])[0]
-        except ValueError as exc:
-            # Name the time in the recording rather than "clip 0".
-            raise ValueError(
-                f"recording samples {start}-{stop} ({start / self.sample_rate:.2f}-"
-                f"{stop / self.sample_rate:.2f} s): {exc}"
-            ) from None
+            block = np.asarray(self.array[start:stop])
+        # Name the file and the time in the recording rather than "clip 0, sample i".
+        found = first_non_finite(block[np.newaxis]) if block.dtype.kind == "f" else None
+        if found is not None:
+            _, index, what = found
+            index += start
+            raise ValueError(f"{self.path or 'the recording'} holds {what} at sample {index} "
+                             f"({index / self.sample_rate:.2f} s); repair it first.")
+        return check_waveforms([block])[0]
 
     def windows(self, starts, length):
         """Stack the windows ``[s, s + length)`` for each start into (n, length)."""

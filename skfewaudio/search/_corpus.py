@@ -6,7 +6,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._encoders import fit_without_data
 from .._prototypes import as_2d_embedding
-from .._validation import check_waveforms
+from .._validation import check_finite_samples, check_waveforms
 from .._windows import window_starts
 from ..features import MelStatistics, SpectralStatistics
 
@@ -69,8 +69,11 @@ def _decoded_blocks(path, sample_rate, block_seconds):
 
             stream = soxr.ResampleStream(handle.samplerate, sample_rate, 1, dtype="float32")
         size = max(1, int(block_seconds * handle.samplerate))
+        offset = 0
         while True:
             block = handle.read(size, dtype="float32", always_2d=True).mean(axis=1)
+            check_finite_samples(block, handle.samplerate, offset)
+            offset += len(block)
             last = len(block) < size
             if stream is not None:
                 block = stream.resample_chunk(block, last=last)
