@@ -6,12 +6,18 @@ class and saves the few-shot model, which ``evaluate``, ``classify`` and ``searc
 then take as ``--model FILE``.
 """
 
+import warnings
 from pathlib import Path
+
+import numpy as np
 
 from ._cli_models import save_model
 from ._cli_workflow import SKIP_HELP, on_error, read_split
 from .datasets import load_audio_folder
-from .protocontrastive import NETWORKS, train_ensemble
+from .datasets._folder import counted
+from .protocontrastive import NETWORKS, ProtoContrastiveClassifier, train_ensemble
+
+LONGEST_WINDOW = ProtoContrastiveClassifier().window_seconds  # the recipe's, chosen on ESC-50
 
 
 def add_command(commands):
@@ -31,9 +37,10 @@ def add_command(commands):
     train.add_argument("--epochs", type=int, default=None,
                        help="epochs of 20 episodes per network (default: 160)")
     train.add_argument("--window-seconds", type=float, default=None,
-                       help="length of the windows the networks see (default: 5.0); "
+                       help="length of the windows the networks see (default: the "
+                            f"median length of the base clips, at most {LONGEST_WINDOW:g}); "
                             "shorter clips are zero-padded to it, longer ones cut into "
-                            "windows; about the length of your clips")
+                            "windows")
     train.add_argument("--split-file", type=Path, default=None,
                        help="JSON with lists of class names; train on the --train-split "
                             "list only")
@@ -53,13 +60,37 @@ def run_train(args):
     base = load_audio_folder(args.directory, sample_rate=args.sample_rate, classes=classes,
                              on_error=on_error(args), progress=True)
     print(f"{len(base.data)} clips of {len(base.target_names)} base classes")
-    overrides = {"max_epochs": args.epochs, "window_seconds": args.window_seconds}
-    model = train_ensemble(
-        base.data, base.target, n_networks=args.networks, random_state=args.seed,
-        checkpoint_dir=args.checkpoint_dir, verbose=1, device=args.device,
-        sample_rate=args.sample_rate,
-        **{name: value for name, value in overrides.items() if value is not None})
+    window = args.window_seconds or median_window(base.data, args.sample_rate)
+    print(f"windows of {window:g} s" + ("" if args.window_seconds else
+                                        " (the median clip length; --window-seconds sets it)"))
+    _warn_short_clips(base, window * args.sample_rate)
+    epochs = {} if args.epochs is None else {"max_epochs": args.epochs}
+    with warnings.catch_warnings():  # said once above, by file name, not per network
+        warnings.filterwarnings("ignore", message=".*zero-padded to it")
+        model = train_ensemble(
+            base.data, base.target, n_networks=args.networks, random_state=args.seed,
+            checkpoint_dir=args.checkpoint_dir, verbose=1, device=args.device,
+            sample_rate=args.sample_rate, window_seconds=window, **epochs)
     save_model(model, args.output)
     print(f"few-shot model written to {args.output}; use it with "
           f"`skfewaudio classify SUPPORT QUERIES --model {args.output}`")
     return 0
+
+
+def median_window(clips, sample_rate):
+    """The median clip length in seconds (to 0.1 s), at most ``LONGEST_WINDOW``: a
+    window near the clips' length wastes nothing on padding, and longer clips are cut
+    into windows of the length the recipe was chosen with."""
+    median = float(np.median([len(clip) for clip in clips])) / sample_rate
+    return min(LONGEST_WINDOW, max(0.1, round(median, 1)))
+
+
+def _warn_short_clips(base, window_samples, named=5):
+    short = [name for name, clip in zip(base.filenames, base.data)
+             if 2 * len(clip) < window_samples]
+    if short:
+        more = f" and {len(short) - named} more" if len(short) > named else ""
+        warnings.warn(f"{counted(len(short), 'clip')} shorter than half of the window, "
+                      f"zero-padded to it, so the padding outweighs the sound: "
+                      f"{', '.join(short[:named])}{more}. Lower --window-seconds or drop "
+                      "them.", UserWarning, stacklevel=2)

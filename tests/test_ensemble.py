@@ -1,5 +1,6 @@
 """The recommended recipe: ``train_ensemble``, ``join_encoders`` and ``skfewaudio train``."""
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ from sklearn.frozen import FrozenEstimator
 
 from skfewaudio import (LinearProbeClassifier, PrototypeClassifier, SpectralStatistics, load,
                         make_sounds, save)
+from skfewaudio._cli_train import median_window
 from skfewaudio.cli import main
 from skfewaudio.protocontrastive import (NETWORKS, ProtoContrastiveClassifier, join_encoders,
                                          train_ensemble)
@@ -117,8 +119,9 @@ def test_train_command_writes_a_model_the_other_commands_read(sounds, tmp_path, 
     folder = _folder(tmp_path / "base", X[base], y[base])
     model = tmp_path / "model.safetensors"
     assert main(["train", str(folder), "--output", str(model), "--networks", "1",
-                 "--epochs", "1", "--window-seconds", "0.5"]) == 0
-    assert "15 clips of 3 base classes" in capsys.readouterr().out
+                 "--epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "15 clips of 3 base classes" in out and "windows of 0.5 s (the median" in out
     trained = load(model)
     network, = joined_encoders(trained)
     assert (network.n_way, network.max_epochs, network.window_seconds) == (3, 1, 0.5)
@@ -127,6 +130,29 @@ def test_train_command_writes_a_model_the_other_commands_read(sounds, tmp_path, 
                  "--n-shot", "1", "--episodes", "20",
                  "--output", str(tmp_path / "r.json")]) == 0
     assert isinstance(trained.encoder, FrozenEstimator)
+
+
+def test_train_command_names_clips_far_shorter_than_the_window_once(sounds, tmp_path,
+                                                                   capsys):
+    X, y = sounds
+    base = np.isin(y, np.unique(y)[:3])
+    folder = _folder(tmp_path / "base", list(X[base][:-1]) + [X[base][-1][:2000]], y[base])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["train", str(folder), "--output", str(tmp_path / "m.safetensors"),
+                     "--networks", "2", "--epochs", "1", "--window-seconds", "0.4"]) == 0
+    assert "windows of 0.4 s\n" in capsys.readouterr().out
+    padded = [str(w.message) for w in caught if "zero-padded" in str(w.message)]
+    assert padded == [  # once, by name: not once per network and embedding, by position
+        f"1 clip shorter than half of the window, zero-padded to it, so the padding "
+        f"outweighs the sound: {y[base][-1]}/14.wav. Lower --window-seconds or drop them."]
+
+
+def test_the_default_window_is_the_median_clip_at_most_the_recipes():
+    clips = [np.zeros(n) for n in (8000, 16000, 16000, 200000)]
+    assert median_window(clips, 16000) == 1.0
+    assert median_window([np.zeros(160000)] * 3, 16000) == 5.0
+    assert median_window([np.zeros(100)], 16000) == 0.1
 
 
 def test_train_command_needs_two_classes(sounds, tmp_path, capsys):
