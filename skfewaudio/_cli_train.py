@@ -6,15 +6,13 @@ class and saves the few-shot model, which ``evaluate``, ``classify`` and ``searc
 then take as ``--model FILE``.
 """
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ._cli_models import save_model
-from ._cli_workflow import SKIP_HELP, on_error, read_split
+from ._cli_workflow import SKIP_HELP, on_error, read_split, short_clips_named
 from .datasets import load_audio_folder
-from .datasets._folder import counted
 from .protocontrastive import NETWORKS, ProtoContrastiveClassifier, train_ensemble
 
 LONGEST_WINDOW = ProtoContrastiveClassifier().window_seconds  # the recipe's, chosen on ESC-50
@@ -63,10 +61,8 @@ def run_train(args):
     window = args.window_seconds or median_window(base.data, args.sample_rate)
     print(f"windows of {window:g} s" + ("" if args.window_seconds else
                                         " (the median clip length; --window-seconds sets it)"))
-    _warn_short_clips(base, window * args.sample_rate)
     epochs = {} if args.epochs is None else {"max_epochs": args.epochs}
-    with warnings.catch_warnings():  # said once above, by file name, not per network
-        warnings.filterwarnings("ignore", message=".*zero-padded to it")
+    with short_clips_named(base.filenames, hint="lower --window-seconds or drop them"):
         model = train_ensemble(
             base.data, base.target, n_networks=args.networks, random_state=args.seed,
             checkpoint_dir=args.checkpoint_dir, verbose=1, device=args.device,
@@ -84,13 +80,3 @@ def median_window(clips, sample_rate):
     median = float(np.median([len(clip) for clip in clips])) / sample_rate
     return min(LONGEST_WINDOW, max(0.1, round(median, 1)))
 
-
-def _warn_short_clips(base, window_samples, named=5):
-    short = [name for name, clip in zip(base.filenames, base.data)
-             if 2 * len(clip) < window_samples]
-    if short:
-        more = f" and {len(short) - named} more" if len(short) > named else ""
-        warnings.warn(f"{counted(len(short), 'clip')} shorter than half of the window, "
-                      f"zero-padded to it, so the padding outweighs the sound: "
-                      f"{', '.join(short[:named])}{more}. Lower --window-seconds or drop "
-                      "them.", UserWarning, stacklevel=2)

@@ -8,13 +8,16 @@ and lists the windows most like the examples.
 
 import csv
 import json
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from ._cli_models import load_encoder, save_model
 from ._prototypes import softmax_neg
-from .datasets._folder import AUDIO_SUFFIXES, load_audio_folder, read_labelled_files
+from ._validation import ShortClipsWarning
+from .datasets._folder import AUDIO_SUFFIXES, counted, load_audio_folder, read_labelled_files
 from .prototype import PrototypeClassifier
 
 DEFAULT_INDEX = ".skfewaudio-index"  # inside CORPUS_DIR unless --index is given
@@ -76,6 +79,36 @@ def on_error(args):
     return "warn" if args.skip_bad_files else "raise"
 
 
+@contextmanager
+def short_clips_named(names, hint="use longer clips, or a model of shorter windows"):
+    """Name by file, once per window, the clips of ``names`` that the library warns are
+    far shorter than a window: its :class:`ShortClipsWarning` counts positions in the
+    batch, which mean nothing to a user. ``names=None``: drop them, as already said.
+    Other warnings pass on unchanged, each once."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    said = set()
+    for caught_warning in caught:
+        message = caught_warning.message
+        named = isinstance(message, ShortClipsWarning) and (
+            names is None or max(message.positions) < len(names))
+        key = message.window if named else (caught_warning.category, str(message))
+        if key in said:
+            continue
+        said.add(key)
+        if not named:
+            warnings.warn_explicit(message, caught_warning.category, caught_warning.filename,
+                                   caught_warning.lineno)
+        elif names is not None:
+            short = [str(names[i]) for i in message.positions]
+            more = f" and {len(short) - 5} more" if len(short) > 5 else ""
+            warnings.warn(f"{counted(len(short), 'file')} shorter than half of "
+                          f"{message.window}, zero-padded to it, so the padding outweighs "
+                          f"the sound: {', '.join(short[:5])}{more}; {hint}.", UserWarning,
+                          stacklevel=3)
+
+
 def read_split(path, key):
     """The list of class names under ``key`` in a JSON split file."""
     splits = json.loads(Path(path).read_text())
@@ -121,8 +154,11 @@ def run_classify(args):
         encoder=load_encoder(args.model), metric=args.metric, sample_rate=args.sample_rate,
         rejection=rejection, false_rejection_rate=args.false_rejection_rate,
         unknown_label=args.unknown_label,
-    ).fit(support.data, support.target)
-    embedded = clf.transform(queries.data)  # once, for the labels, scores and plots
+    )
+    with short_clips_named(support.filenames):
+        clf.fit(support.data, support.target)
+    with short_clips_named(queries.filenames):
+        embedded = clf.transform(queries.data)  # once, for the labels, scores and plots
     distances = clf._embedding_distances(embedded)
     labels = clf._labels(distances)
     proba = softmax_neg(distances, clf.temperature)  # = clf.predict_proba
@@ -135,13 +171,14 @@ def run_classify(args):
                        ~np.isin(labels, clf.classes_), nearest, distances.min(axis=1)):
             writer.writerow([row[0], row[1], f"{row[2]:.4f}", int(row[3]), row[4],
                              f"{row[5]:.6g}"])
-    _print_summary(clf, support, labels)
-    if args.plots is not None:
-        from .plots import save_classification_plots
+    with short_clips_named(None):  # the clips are embedded again: named above
+        _print_summary(clf, support, labels)
+        if args.plots is not None:
+            from .plots import save_classification_plots
 
-        for path in save_classification_plots(clf, support.data, support.target,
-                                              queries.data, args.plots):
-            print(f"plot written to {path}")
+            for path in save_classification_plots(clf, support.data, support.target,
+                                                  queries.data, args.plots):
+                print(f"plot written to {path}")
     if args.save is not None:
         save_model(clf, args.save)
         print(f"classifier saved to {args.save}")
@@ -173,7 +210,7 @@ def run_search(args):
     files = _audio_files(args.corpus)
     examples = read_labelled_files([(f, "") for f in _audio_files(args.examples)],
                                    args.examples, sample_rate=args.sample_rate,
-                                   on_error=on_error(args)).data
+                                   on_error=on_error(args))
     location = args.index or args.corpus / DEFAULT_INDEX
     encoder = load_encoder(args.model)
     if (location / "header.json").exists():
@@ -184,8 +221,10 @@ def run_search(args):
                                       window_seconds=args.window, hop_seconds=args.hop)
     added = store.add_recordings(files, n_jobs=args.n_jobs, on_error=on_error(args),
                                  progress=True)
-    print(f"{store} ({added} new recordings embedded)")
-    matches = store.search(examples, k=args.top, index="hnsw" if args.ann else "exact")
+    print(f"{store} ({counted(added, 'new recording')} embedded)")
+    with short_clips_named(examples.filenames, hint="use longer examples or a shorter --window"):
+        matches = store.search(examples.data, k=args.top,
+                               index="hnsw" if args.ann else "exact")
     root = args.corpus.resolve()
     print(f"\n{'rank':>4}  {'score':>6}  {'start':>9}  {'end':>9}  file")
     for rank, match in enumerate(matches, 1):

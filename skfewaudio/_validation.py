@@ -266,6 +266,19 @@ def silent_clips(X):
     return np.flatnonzero([np.abs(clip).max() < _SILENCE_PEAK for clip in X])
 
 
+class ShortClipsWarning(UserWarning):
+    """Clips far shorter than the window they are zero-padded to.
+
+    ``positions`` are their indices in the batch and ``window`` the window in words,
+    so that a caller who knows the clips by name (the command line) can name them.
+    """
+
+    def __init__(self, message, positions=(), window=""):
+        super().__init__(message)
+        self.positions = tuple(int(i) for i in positions)
+        self.window = window
+
+
 def warn_padded_clips(X, n_samples, window):
     """Warn, naming them, about waveforms shorter than half of ``n_samples``.
 
@@ -277,10 +290,11 @@ def warn_padded_clips(X, n_samples, window):
         return
     short = np.flatnonzero([len(clip) * 2 < n_samples for clip in X])
     if len(short):
-        warnings.warn(
+        window = f"{window} ({n_samples} samples)"
+        warnings.warn(ShortClipsWarning(
             f"{_positions('clip', short)} {_is_are(short)} shorter than half of {window} "
-            f"({n_samples} samples) and zero-padded to it, so the padding outweighs the "
-            "sound; use a shorter window or longer clips.", UserWarning, stacklevel=4)
+            "and zero-padded to it, so the padding outweighs the sound; use a shorter "
+            "window or longer clips.", short, window), stacklevel=4)
 
 
 def check_fit_labels(X, y, *, min_classes=2, estimator=None):

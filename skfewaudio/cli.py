@@ -21,7 +21,7 @@ import torch
 from . import __version__
 from ._cli_models import load_model
 from ._cli_train import add_command as add_train_command
-from ._cli_workflow import SKIP_HELP, on_error, read_split
+from ._cli_workflow import SKIP_HELP, on_error, read_split, short_clips_named
 from ._cli_workflow import add_commands as add_workflow_commands
 from .datasets import load_audio_folder, make_sounds
 from .episodes import evaluate_episodes
@@ -225,8 +225,10 @@ def _run_evaluate(args):
             train = load_audio_folder(
                 args.directory, sample_rate=args.sample_rate, on_error=on_error(args),
                 classes=read_split(args.split_file, args.train_split), progress=True)
-            estimator.fit(train.data, train.target)
-    rows = _score_table(estimator, data.data, data.target, args.n_shot, args, label)
+            with short_clips_named(train.filenames):
+                estimator.fit(train.data, train.target)
+    with short_clips_named(data.filenames):
+        rows = _score_table(estimator, data.data, data.target, args.n_shot, args, label)
     _print_table(rows)
     report = {
         "results": rows, "directory": str(args.directory),

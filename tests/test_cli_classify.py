@@ -196,6 +196,29 @@ def test_unreadable_files_stop_each_command_unless_skipped(folders, corpus, tmp_
     assert "2 recordings, " in out and "(0 new recordings embedded)" in out
 
 
+def test_clips_far_shorter_than_a_window_are_named_by_file_once(folders, tmp_path):
+    import shutil
+    import warnings
+
+    root, classes = folders
+    support, queries = tmp_path / "support", tmp_path / "queries"
+    shutil.copytree(root / "support", support)
+    shutil.copytree(root / "queries", queries)
+    clip, _ = sf.read(support / classes[0] / "0.wav", dtype="float32")
+    for folder in (support / classes[0], queries):  # 320 samples: under half of n_fft
+        sf.write(folder / "tiny.wav", clip[:320], SR)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["classify", str(support), str(queries),
+                     "--output", str(tmp_path / "p.csv")]) == 0
+    padded = [str(w.message) for w in caught if "zero-padded" in str(w.message)]
+    window = "one STFT frame (n_fft) (1024 samples)"
+    assert padded == [  # support then queries; not again when the summary re-embeds
+        f"1 file shorter than half of {window}, zero-padded to it, so the padding outweighs "
+        f"the sound: {name}; use longer clips, or a model of shorter windows."
+        for name in (f"{classes[0]}/tiny.wav", "tiny.wav")]
+
+
 def test_warnings_read_like_the_errors_on_the_command_line():
     import warnings
 

@@ -144,8 +144,9 @@ def test_train_command_names_clips_far_shorter_than_the_window_once(sounds, tmp_
     assert "windows of 0.4 s\n" in capsys.readouterr().out
     padded = [str(w.message) for w in caught if "zero-padded" in str(w.message)]
     assert padded == [  # once, by name: not once per network and embedding, by position
-        f"1 clip shorter than half of the window, zero-padded to it, so the padding "
-        f"outweighs the sound: {y[base][-1]}/14.wav. Lower --window-seconds or drop them."]
+        "1 file shorter than half of the network's 0.4 s window (6400 samples), zero-padded "
+        f"to it, so the padding outweighs the sound: {y[base][-1]}/14.wav; lower "
+        "--window-seconds or drop them."]
 
 
 def test_the_default_window_is_the_median_clip_at_most_the_recipes():
