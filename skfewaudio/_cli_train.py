@@ -62,7 +62,7 @@ def run_train(args):
     print(f"windows of {window:g} s" + ("" if args.window_seconds else
                                         " (the median clip length; --window-seconds sets it)"))
     epochs = {} if args.epochs is None else {"max_epochs": args.epochs}
-    with short_clips_named(base.filenames, hint="lower --window-seconds or drop them"):
+    with short_clips_named(base, hint="lower --window-seconds or drop them"):
         model = train_ensemble(
             base.data, base.target, n_networks=args.networks, random_state=args.seed,
             checkpoint_dir=args.checkpoint_dir, verbose=1, device=args.device,

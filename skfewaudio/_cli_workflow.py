@@ -80,33 +80,51 @@ def on_error(args):
 
 
 @contextmanager
-def short_clips_named(names, hint="use longer clips, or a model of shorter windows"):
-    """Name by file, once per window, the clips of ``names`` that the library warns are
-    far shorter than a window: its :class:`ShortClipsWarning` counts positions in the
-    batch, which mean nothing to a user. ``names=None``: drop them, as already said.
-    Other warnings pass on unchanged, each once."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield
+def short_clips_said(say):
+    """Re-issue each distinct :class:`ShortClipsWarning` of the library (clips far
+    shorter than a window, counted by position in the batch, which means nothing to a
+    user) once, as the text ``say(warning)`` (None: not at all); other warnings pass
+    on unchanged, each once."""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:  # also when the command failed: the warnings may say why
+        _say_once(caught, say)
+
+
+def _say_once(caught, say):
     said = set()
     for caught_warning in caught:
         message = caught_warning.message
-        named = isinstance(message, ShortClipsWarning) and (
-            names is None or max(message.positions) < len(names))
-        key = message.window if named else (caught_warning.category, str(message))
+        short = isinstance(message, ShortClipsWarning)
+        key = message.window if short else (caught_warning.category, str(message))
         if key in said:
             continue
         said.add(key)
-        if not named:
+        if not short:
             warnings.warn_explicit(message, caught_warning.category, caught_warning.filename,
                                    caught_warning.lineno)
-        elif names is not None:
-            short = [str(names[i]) for i in message.positions]
-            more = f" and {len(short) - 5} more" if len(short) > 5 else ""
-            warnings.warn(f"{counted(len(short), 'file')} shorter than half of "
-                          f"{message.window}, zero-padded to it, so the padding outweighs "
-                          f"the sound: {', '.join(short[:5])}{more}; {hint}.", UserWarning,
-                          stacklevel=3)
+        elif (text := say(message)) is not None:
+            warnings.warn(text, UserWarning, stacklevel=3)
+
+
+def short_clips_named(files, hint="use longer clips, or a model of shorter windows"):
+    """:func:`short_clips_said` naming the files of ``files`` (a Bunch of the command's
+    clips, which went in whole or in episodes) too short for the window; ``files=None``
+    drops the warnings, as said already."""
+    def say(warning):
+        if files is None:
+            return None
+        short = [str(name) for name, clip in zip(files.filenames, files.data)
+                 if 2 * len(clip) < warning.n_samples]
+        if not short:
+            return str(warning)  # not about these clips: as the library said it
+        more = f" and {len(short) - 5} more" if len(short) > 5 else ""
+        return (f"{counted(len(short), 'file')} shorter than half of {warning.window}, "
+                f"zero-padded to it, so the padding outweighs the sound: "
+                f"{', '.join(short[:5])}{more}; {hint}.")
+    return short_clips_said(say)
 
 
 def read_split(path, key):
@@ -155,9 +173,9 @@ def run_classify(args):
         rejection=rejection, false_rejection_rate=args.false_rejection_rate,
         unknown_label=args.unknown_label,
     )
-    with short_clips_named(support.filenames):
+    with short_clips_named(support):
         clf.fit(support.data, support.target)
-    with short_clips_named(queries.filenames):
+    with short_clips_named(queries):
         embedded = clf.transform(queries.data)  # once, for the labels, scores and plots
     distances = clf._embedding_distances(embedded)
     labels = clf._labels(distances)
@@ -219,10 +237,14 @@ def run_search(args):
     else:
         store = EmbeddingStore.create(location, encoder, sample_rate=args.sample_rate,
                                       window_seconds=args.window, hop_seconds=args.hop)
-    added = store.add_recordings(files, n_jobs=args.n_jobs, on_error=on_error(args),
-                                 progress=True)
-    print(f"{store} ({counted(added, 'new recording')} embedded)")
-    with short_clips_named(examples.filenames, hint="use longer examples or a shorter --window"):
+    window = store.header["window_seconds"]
+    with short_clips_said(lambda warning: (  # the corpus's and the examples' windows
+            f"windows of {window:g} s are shorter than half of {warning.window}, "
+            "zero-padded to it, so the padding outweighs the sound; --window "
+            f"{warning.n_samples / args.sample_rate:g} fits the model (with a new --index).")):
+        added = store.add_recordings(files, n_jobs=args.n_jobs, on_error=on_error(args),
+                                     progress=True)
+        print(f"{store} ({counted(added, 'new recording')} embedded)")
         matches = store.search(examples.data, k=args.top,
                                index="hnsw" if args.ann else "exact")
     root = args.corpus.resolve()

@@ -269,14 +269,14 @@ def silent_clips(X):
 class ShortClipsWarning(UserWarning):
     """Clips far shorter than the window they are zero-padded to.
 
-    ``positions`` are their indices in the batch and ``window`` the window in words,
-    so that a caller who knows the clips by name (the command line) can name them.
+    ``window`` is the window in words and ``n_samples`` its length: a caller who knows
+    the clips by name (the command line) can name the short ones.
     """
 
-    def __init__(self, message, positions=(), window=""):
+    def __init__(self, message, window="", n_samples=0):
         super().__init__(message)
-        self.positions = tuple(int(i) for i in positions)
         self.window = window
+        self.n_samples = n_samples
 
 
 def warn_padded_clips(X, n_samples, window):
@@ -294,7 +294,7 @@ def warn_padded_clips(X, n_samples, window):
         warnings.warn(ShortClipsWarning(
             f"{_positions('clip', short)} {_is_are(short)} shorter than half of {window} "
             "and zero-padded to it, so the padding outweighs the sound; use a shorter "
-            "window or longer clips.", short, window), stacklevel=4)
+            "window or longer clips.", window, n_samples), stacklevel=4)
 
 
 def check_fit_labels(X, y, *, min_classes=2, estimator=None):

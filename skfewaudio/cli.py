@@ -225,9 +225,9 @@ def _run_evaluate(args):
             train = load_audio_folder(
                 args.directory, sample_rate=args.sample_rate, on_error=on_error(args),
                 classes=read_split(args.split_file, args.train_split), progress=True)
-            with short_clips_named(train.filenames):
+            with short_clips_named(train):
                 estimator.fit(train.data, train.target)
-    with short_clips_named(data.filenames):
+    with short_clips_named(data):
         rows = _score_table(estimator, data.data, data.target, args.n_shot, args, label)
     _print_table(rows)
     report = {

@@ -32,6 +32,23 @@ def test_evaluate_writes_json_results(recordings, tmp_path, capsys):
     assert "accuracy" in capsys.readouterr().out
 
 
+def test_evaluate_names_clips_far_shorter_than_a_window_once(recordings, tmp_path):
+    import warnings
+
+    data, _ = recordings
+    label = sorted(p.name for p in data.iterdir())[0]
+    clip, _ = sf.read(next((data / label).iterdir()), dtype="float32")
+    sf.write(data / label / "tiny.wav", clip[:320], 16000)  # under half of one STFT frame
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["evaluate", str(data), "--n-way", "3", "--n-shot", "1", "--episodes",
+                     "20", "--output", str(tmp_path / "r.json")]) == 0
+    padded = [str(w.message) for w in caught if "zero-padded" in str(w.message)]
+    assert padded == ["1 file shorter than half of one STFT frame (n_fft) (1024 samples), "
+                      f"zero-padded to it, so the padding outweighs the sound: {label}/tiny.wav; "
+                      "use longer clips, or a model of shorter windows."]
+
+
 def test_errors_are_one_line_without_traceback(recordings, tmp_path, capsys):
     data, split = recordings
     assert main(["evaluate", str(tmp_path / "missing")]) == 2

@@ -173,6 +173,27 @@ def test_search_lists_matches_and_reuses_its_index(corpus, tmp_path, capsys):
 
 
 
+def test_search_says_once_when_its_windows_are_far_shorter_than_the_models(corpus,
+                                                                         tmp_path):
+    import warnings
+
+    from skfewaudio import ProtoContrastiveClassifier
+
+    params = {**ProtoContrastiveClassifier.get_test_params(), "window_seconds": 0.8}
+    X, y = make_sounds(n_classes=2, n_per_class=2, duration=0.8, random_state=0)
+    save(ProtoContrastiveClassifier(**params).fit(X, y), tmp_path / "net.safetensors")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["search", str(corpus / "examples"), str(corpus / "corpus"),
+                     "--window", "0.3", "--index", str(tmp_path / "index"),
+                     "--model", str(tmp_path / "net.safetensors")]) == 0
+    padded = [str(w.message) for w in caught if "zero-padded" in str(w.message)]
+    window = "the network's 0.8 s window (12800 samples)"
+    assert padded == [  # once, for the many batches of the corpus's and examples' windows
+        f"windows of 0.3 s are shorter than half of {window}, zero-padded to it, so the "
+        "padding outweighs the sound; --window 0.8 fits the model (with a new --index)."]
+
+
 def test_unreadable_files_stop_each_command_unless_skipped(folders, corpus, tmp_path, capsys):
     root, _ = folders
     queries, recordings = tmp_path / "queries", tmp_path / "corpus"

@@ -399,8 +399,9 @@ def _each_warning_once():
             warnings.simplefilter("always")
             yield
     finally:  # also when embedding failed: the warnings may say why
-        for category, message in dict.fromkeys((w.category, str(w.message)) for w in caught):
-            warnings.warn(message, category, stacklevel=4)  # at the caller of the store
+        distinct = {(w.category, str(w.message)): w.message for w in caught}
+        for message in distinct.values():  # the instance: it may carry more than its text
+            warnings.warn(message, stacklevel=4)  # at the caller of the store
 
 
 def _embed_readable(path, encoder, **settings):
