@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ._cli_models import save_model
-from ._cli_workflow import SKIP_HELP, on_error, read_split, short_clips_named
+from ._cli_workflow import SKIP_HELP, on_error, positive, read_split, short_clips_named
 from .datasets import load_audio_folder
 from .protocontrastive import NETWORKS, ProtoContrastiveClassifier, train_ensemble
 
@@ -32,9 +32,9 @@ def add_command(commands):
                        help="how many of the recommended networks to train (default: all "
                             f"{len(NETWORKS)}); 1 trains the conv-4 only, in a quarter of "
                             "the time, 4 points lower at 1-shot on ESC-50")
-    train.add_argument("--epochs", type=int, default=None,
+    train.add_argument("--epochs", type=positive(int), default=None,
                        help="epochs of 20 episodes per network (default: 160)")
-    train.add_argument("--window-seconds", type=float, default=None,
+    train.add_argument("--window-seconds", type=positive(float), default=None,
                        help="length of the windows the networks see (default: the "
                             f"median length of the base clips, at most {LONGEST_WINDOW:g}); "
                             "shorter clips are zero-padded to it, longer ones cut into "

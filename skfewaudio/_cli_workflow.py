@@ -6,6 +6,7 @@ clips per class and labels every audio file of QUERY_DIR (open-set by default);
 and lists the windows most like the examples.
 """
 
+import argparse
 import csv
 import json
 import warnings
@@ -40,7 +41,7 @@ def add_commands(commands):
     classify.add_argument("--rejection", default="auto",
                           help="'auto' (threshold from the support set), 'none', or a "
                                "distance threshold")
-    classify.add_argument("--false-rejection-rate", type=float, default=0.05,
+    classify.add_argument("--false-rejection-rate", type=rate, default=0.05,
                           help="with --rejection auto: share of known clips to reject")
     classify.add_argument("--unknown-label", default="unknown")
     classify.add_argument("--metric", default="cosine", choices=["cosine", "euclidean"])
@@ -61,8 +62,9 @@ def add_commands(commands):
                              "made on first use, extended with new files later")
     search.add_argument("--top", type=int, default=20)
     search.add_argument("--output", type=Path, default=None, help="also write the matches as CSV")
-    search.add_argument("--window", type=float, default=1.0, help="window length, seconds")
-    search.add_argument("--hop", type=float, default=None,
+    search.add_argument("--window", type=positive(float), default=1.0,
+                        help="window length, seconds")
+    search.add_argument("--hop", type=positive(float), default=None,
                         help="window step, seconds (default: half a window)")
     search.add_argument("--ann", action="store_true",
                         help="approximate search with a FAISS HNSW index (large corpora)")
@@ -72,6 +74,25 @@ def add_commands(commands):
     search.add_argument("--sample-rate", type=int, default=16000)
     search.add_argument("--skip-bad-files", action="store_true", help=SKIP_HELP)
     search.set_defaults(run=run_search)
+
+
+def positive(kind):
+    """An argparse type: a number of ``kind`` above 0, refused before any audio is read."""
+    def parse(text):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+        return value
+    parse.__name__ = kind.__name__  # argparse names the type in "invalid int value"
+    return parse
+
+
+def rate(text):
+    """An argparse type: a fraction in [0, 1)."""
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
 
 
 def on_error(args):

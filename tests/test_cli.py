@@ -49,6 +49,22 @@ def test_evaluate_names_clips_far_shorter_than_a_window_once(recordings, tmp_pat
                       "use longer clips, or a model of shorter windows."]
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["train", "DATA", "--output", "m.safetensors", "--epochs", "0"],
+     "argument --epochs: must be above 0, got 0"),
+    (["train", "DATA", "--output", "m.safetensors", "--window-seconds", "-1"],
+     "argument --window-seconds: must be above 0, got -1"),
+    (["classify", "DATA", "DATA", "--false-rejection-rate", "2"],
+     "argument --false-rejection-rate: must be in [0, 1), got 2"),
+    (["search", "DATA", "DATA", "--window", "0"], "argument --window: must be above 0, got 0"),
+])
+def test_bad_numbers_are_refused_before_any_audio_is_read(recordings, capsys, argv, message):
+    data, _ = recordings
+    with pytest.raises(SystemExit) as info:
+        main([str(data) if arg == "DATA" else arg for arg in argv])
+    assert info.value.code == 2 and message in capsys.readouterr().err
+
+
 def test_errors_are_one_line_without_traceback(recordings, tmp_path, capsys):
     data, split = recordings
     assert main(["evaluate", str(tmp_path / "missing")]) == 2

@@ -46,6 +46,7 @@ def test_sampler_split_matches_sample():
     (dict(n_way=11), r"n_way=11 but only 10 classes"),
     (dict(n_shot=5, n_query=3), r"fewer than n_shot \+ n_query = 8"),
     (dict(n_way=0), r"n_way must be a positive integer"),
+    (dict(n_way=1), r"n_way must be at least 2: a 1-way episode"),
 ])
 def test_sampler_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):

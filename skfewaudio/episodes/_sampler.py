@@ -22,6 +22,7 @@ class EpisodeSampler:
     Parameters
     ----------
     n_way : int, default=5
+        Classes per episode, at least 2.
     n_shot : int, default=1
     n_query : int, default=1
         Queries per class (MetaAudio uses 1).
@@ -52,6 +53,9 @@ class EpisodeSampler:
             Indices into ``y``; ``query[e, c]`` share the class of ``support[e, c]``.
         """
         n_way = check_positive_int(self.n_way, "n_way")
+        if n_way < 2:
+            raise ValueError("n_way must be at least 2: a 1-way episode has one class, so "
+                             "every prediction is right and its accuracy says nothing.")
         n_shot = check_positive_int(self.n_shot, "n_shot")
         n_query = check_positive_int(self.n_query, "n_query")
         n_episodes = check_positive_int(self.n_episodes, "n_episodes")
