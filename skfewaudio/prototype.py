@@ -348,7 +348,8 @@ class PrototypeClassifier(ClassifierMixin, TransformerMixin, SupportEncoderMixin
             raise ValueError(
                 "rejection='auto' sets the threshold from leave-one-out distances within "
                 "classes, but no class has two clips yet; add a second clip of a class, or "
-                "give rejection a distance threshold."
+                "give rejection a distance threshold, or None (on the command line: "
+                "--rejection 0.3, or none)."
             )
         return threshold
 
