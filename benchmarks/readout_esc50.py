@@ -36,6 +36,11 @@ episodes as the fusion stage (5-way, 1 query per class, seeded by the fold):
     ``sqrt(k / (k + variance))``, ``k`` being ``EPISODE_SHRINKAGE`` times the mean
     of those variances, then shots and queries L2-normalised again. 1-shot episodes have
     no residuals: the probe as it is.
+``base-negatives``
+    The probe on the support plus each base class of the fold's training classes as
+    one more class, ``n_shot`` copies of its mean embedding; the query takes the best
+    of the episode's classes only. The base classes mark where the new classes are
+    not, which one clip per class cannot.
 
 Each run adds or replaces its rows (rule, encoders, folds and episodes) in
 ``results/readout_esc50.{json,md}``, the per-fold scores in the JSON.
@@ -145,6 +150,20 @@ def episode_whitened(shots, queries):
     return probe(whiten(shots), whiten(queries))
 
 
+def base_negatives(base, base_labels):
+    """The ``base-negatives`` rule, its extra classes the means of ``base`` by label."""
+    means = normalize(np.stack([base[base_labels == c].mean(axis=0)
+                                for c in np.unique(base_labels)]))
+
+    @in_blocks
+    def rule(shots, queries):
+        n_episodes, n_way, n_shot, dim = shots.shape
+        negatives = np.broadcast_to(means[None, :, None], (n_episodes, len(means), n_shot, dim))
+        logits = probe_logits(np.concatenate([shots, negatives], axis=1), queries, PROBE_C)
+        return logits[..., :n_way].argmax(axis=2)
+    return rule
+
+
 def per_member(parts, weights):
     """The ``per-member`` rules: ``parts`` the column slices of the embedding."""
     def rule(shots, queries):
@@ -185,7 +204,8 @@ def score_fold(args, X, y, f, spectral):
              "calibrated": base_residuals(embedding[~held_out], y[~held_out], f, NEIGHBOURS),
              "per-member": per_member(parts, [1.0] * len(parts)),
              "per-member-weighted": per_member(parts, weights),
-             "episode-whitened": episode_whitened}
+             "episode-whitened": episode_whitened,
+             "base-negatives": base_negatives(embedding[~held_out], y[~held_out])}
     scores = {}
     for shot in (1, 5):
         support, query = EpisodeSampler(5, shot, 1, args.episodes, f).sample(y[held_out])
@@ -206,7 +226,8 @@ def main(argv=None):
     parser.add_argument("--rules", nargs="+", default=["probe", "support-centred",
                                                         "base-residuals", "calibrated",
                                                         "per-member", "per-member-weighted",
-                                                        "episode-whitened"])
+                                                        "episode-whitened",
+                                                        "base-negatives"])
     parser.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--episodes", type=int, default=4000)
     parser.add_argument("--threads", type=int, default=None)
