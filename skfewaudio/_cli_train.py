@@ -79,4 +79,3 @@ def median_window(clips, sample_rate):
     into windows of the length the recipe was chosen with."""
     median = float(np.median([len(clip) for clip in clips])) / sample_rate
     return min(LONGEST_WINDOW, max(0.1, round(median, 1)))
-
