@@ -58,6 +58,15 @@ def test_load_class_folders_downmixes_and_resamples_with_a_warning(folder):
     assert all(clip.ndim == 1 and clip.dtype == np.float32 for clip in data.data)
 
 
+def test_files_in_folders_below_a_class_folder_belong_to_that_class(folder):
+    _write(folder / "frog" / "site1" / "night" / "call.wav", np.zeros(1600), 16000)
+    (folder / "frog" / "site2.wav").mkdir()  # a folder with an audio name is no file
+    with pytest.warns(UserWarning):
+        data = load_audio_folder(folder)
+    assert len(data.data) == 9
+    assert dict(zip(data.filenames, data.target))["frog/site1/night/call.wav"] == "frog"
+
+
 def test_every_unreadable_file_is_named(folder):
     (folder / "frog" / "broken.wav").write_bytes(b"RIFF garbage")
     (folder / "pump" / "empty.flac").write_bytes(b"")

@@ -26,7 +26,8 @@ def load_audio_folder(path, *, sample_rate=16000, classes=None, metadata="metada
       ``label`` (``category`` is accepted too, as in ESC-50); file names are relative
       to ``path``;
     * otherwise one sub-folder per class, holding that class's audio files
-      (``.wav``, ``.flac``, ``.ogg``, ``.mp3``, ``.aiff``, ``.au``).
+      (``.wav``, ``.flac``, ``.ogg``, ``.mp3``, ``.aiff``, ``.au``), in it or in
+      folders below it (``frog/site1/call.wav`` is a ``frog``).
 
     Multichannel files are averaged to mono and files at another rate are resampled
     to ``sample_rate`` (soxr); each is reported once in a warning that counts them.
@@ -110,8 +111,8 @@ def _list_entries(root, metadata):
     return [
         (file, folder.name)
         for folder in sorted(p for p in root.iterdir() if p.is_dir())
-        for file in sorted(folder.iterdir())
-        if file.suffix.lower() in AUDIO_SUFFIXES
+        for file in sorted(folder.rglob("*"))
+        if file.suffix.lower() in AUDIO_SUFFIXES and file.is_file()
     ]
 
 
