@@ -18,7 +18,8 @@ import numpy as np
 from ._cli_models import load_encoder, save_model
 from ._prototypes import softmax_neg
 from ._validation import ShortClipsWarning
-from .datasets._folder import AUDIO_SUFFIXES, counted, load_audio_folder, read_labelled_files
+from .datasets._folder import (AUDIO_SUFFIXES, audio_files_below, counted, load_audio_folder,
+                               read_labelled_files)
 from .prototype import PrototypeClassifier
 
 DEFAULT_INDEX = ".skfewaudio-index"  # inside CORPUS_DIR unless --index is given
@@ -175,8 +176,7 @@ def _audio_files(folder):
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is not a folder.")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES
-                   and p.is_file() and DEFAULT_INDEX not in p.parts)
+    files = audio_files_below(folder, skip=DEFAULT_INDEX)
     if not files:
         raise ValueError(f"no audio files found in {folder} ({sorted(AUDIO_SUFFIXES)}).")
     return files

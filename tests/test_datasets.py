@@ -67,6 +67,17 @@ def test_files_in_folders_below_a_class_folder_belong_to_that_class(folder):
     assert dict(zip(data.filenames, data.target))["frog/site1/night/call.wav"] == "frog"
 
 
+def test_opus_is_read_and_formats_not_read_here_are_counted_in_a_warning(folder):
+    tone = np.sin(np.arange(16000) / 16000 * 2 * np.pi * 440).astype(np.float32)
+    sf.write(folder / "frog" / "call.opus", 0.3 * tone, 16000, format="OGG", subtype="OPUS")
+    for name in ("a.m4a", "b.M4A", "c.wma"):
+        (folder / "pump" / name).write_bytes(b"")
+    with pytest.warns(UserWarning, match=r"3 files left out, in formats not read here "
+                                         r"\(2 \.m4a, 1 \.wma\); convert them to WAV"):
+        data = load_audio_folder(folder)
+    assert "frog/call.opus" in data.filenames and len(data.data) == 9
+
+
 def test_every_unreadable_file_is_named(folder):
     (folder / "frog" / "broken.wav").write_bytes(b"RIFF garbage")
     (folder / "pump" / "empty.flac").write_bytes(b"")

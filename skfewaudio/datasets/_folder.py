@@ -2,6 +2,7 @@
 
 import csv
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import librosa
@@ -13,7 +14,9 @@ from tqdm.auto import tqdm
 from .._validation import check_finite_samples
 from ..features import resample
 
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au"}
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", ".au"}
+# Audio that soundfile does not decode: said, not silently left out.
+UNDECODED_SUFFIXES = {".m4a", ".aac", ".wma", ".mp4", ".webm", ".amr", ".3gp"}
 
 
 def load_audio_folder(path, *, sample_rate=16000, classes=None, metadata="metadata.csv",
@@ -108,12 +111,25 @@ def _list_entries(root, metadata):
                 f"it has {list(rows[0])}."
             )
         return [(root / row["filename"], row[label_key]) for row in rows]
-    return [
-        (file, folder.name)
-        for folder in sorted(p for p in root.iterdir() if p.is_dir())
-        for file in sorted(folder.rglob("*"))
-        if file.suffix.lower() in AUDIO_SUFFIXES and file.is_file()
-    ]
+    # A file's class is the folder below root it sits in, at any depth.
+    return [(file, file.relative_to(root).parts[0]) for file in audio_files_below(root)
+            if len(file.relative_to(root).parts) > 1]
+
+
+def audio_files_below(folder, skip=None):
+    """The audio files in ``folder`` and below, sorted (none under a folder named
+    ``skip``); one warning counts the files in formats that are not read here."""
+    files = [p for p in sorted(Path(folder).rglob("*"))
+             if p.is_file() and (skip is None or skip not in p.parts)]
+    undecoded = Counter(p.suffix.lower() for p in files
+                        if p.suffix.lower() in UNDECODED_SUFFIXES)
+    if undecoded:
+        warnings.warn(
+            f"{folder}: {counted(sum(undecoded.values()), 'file')} left out, in formats not "
+            "read here (" + ", ".join(f"{n} {s}" for s, n in sorted(undecoded.items()))
+            + "); convert them to WAV or FLAC, e.g. ffmpeg -i clip.m4a clip.wav.",
+            UserWarning, stacklevel=3)
+    return [p for p in files if p.suffix.lower() in AUDIO_SUFFIXES]
 
 
 def _read(file, sample_rate, converted):
