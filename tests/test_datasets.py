@@ -67,6 +67,16 @@ def test_files_in_folders_below_a_class_folder_belong_to_that_class(folder):
     assert dict(zip(data.filenames, data.target))["frog/site1/night/call.wav"] == "frog"
 
 
+def test_linked_class_folders_are_read_and_a_link_loop_ends(folder, tmp_path_factory):
+    picked = tmp_path_factory.mktemp("picked")
+    (picked / "frog").symlink_to(folder / "frog", target_is_directory=True)
+    (folder / "frog" / "again").symlink_to(folder / "frog", target_is_directory=True)
+    with pytest.warns(UserWarning):
+        data = load_audio_folder(picked)
+    assert sorted(data.filenames) == ["frog/0.wav", "frog/1.wav", "frog/2.wav",
+                                      "frog/stereo.flac"]
+
+
 def test_opus_is_read_and_formats_not_read_here_are_counted_in_a_warning(folder):
     tone = np.sin(np.arange(16000) / 16000 * 2 * np.pi * 440).astype(np.float32)
     sf.write(folder / "frog" / "call.opus", 0.3 * tone, 16000, format="OGG", subtype="OPUS")

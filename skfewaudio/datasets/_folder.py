@@ -1,6 +1,7 @@
 """Read a labelled folder of recordings: one sub-folder per class, or a metadata.csv."""
 
 import csv
+import os
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -119,8 +120,7 @@ def _list_entries(root, metadata):
 def audio_files_below(folder, skip=None):
     """The audio files in ``folder`` and below, sorted (none under a folder named
     ``skip``); one warning counts the files in formats that are not read here."""
-    files = [p for p in sorted(Path(folder).rglob("*"))
-             if p.is_file() and (skip is None or skip not in p.parts)]
+    files = sorted(_files_below(Path(folder), skip))
     undecoded = Counter(p.suffix.lower() for p in files
                         if p.suffix.lower() in UNDECODED_SUFFIXES)
     if undecoded:
@@ -130,6 +130,23 @@ def audio_files_below(folder, skip=None):
             + "); convert them to WAV or FLAC, e.g. ffmpeg -i clip.m4a clip.wav.",
             UserWarning, stacklevel=3)
     return [p for p in files if p.suffix.lower() in AUDIO_SUFFIXES]
+
+
+def _files_below(folder, skip):
+    """Every file in ``folder`` and below, through linked folders too (a folder of
+    links to class folders is a common way to pick classes), each folder once."""
+    seen = set()
+    for directory, subdirectories, names in os.walk(folder, followlinks=True):
+        stat = os.stat(directory)
+        if (stat.st_dev, stat.st_ino) in seen:  # a link back up: a loop
+            subdirectories.clear()
+            continue
+        seen.add((stat.st_dev, stat.st_ino))
+        subdirectories[:] = [d for d in subdirectories if d != skip]
+        for name in names:
+            path = Path(directory) / name
+            if path.is_file():
+                yield path
 
 
 def _read(file, sample_rate, converted):
