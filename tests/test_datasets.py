@@ -67,10 +67,11 @@ def test_files_in_folders_below_a_class_folder_belong_to_that_class(folder):
     assert dict(zip(data.filenames, data.target))["frog/site1/night/call.wav"] == "frog"
 
 
-def test_linked_class_folders_are_read_and_a_link_loop_ends(folder, tmp_path_factory):
+def test_linked_class_folders_a_link_loop_and_mac_metadata(folder, tmp_path_factory):
     picked = tmp_path_factory.mktemp("picked")
     (picked / "frog").symlink_to(folder / "frog", target_is_directory=True)
     (folder / "frog" / "again").symlink_to(folder / "frog", target_is_directory=True)
+    (folder / "frog" / "._0.wav").write_bytes(b"\x00\x05\x16\x07")  # macOS metadata
     with pytest.warns(UserWarning):
         data = load_audio_folder(picked)
     assert sorted(data.filenames) == ["frog/0.wav", "frog/1.wav", "frog/2.wav",

@@ -145,7 +145,8 @@ def _files_below(folder, skip):
         subdirectories[:] = [d for d in subdirectories if d != skip]
         for name in names:
             path = Path(directory) / name
-            if path.is_file():
+            # "._x.wav": the metadata macOS writes beside a file on foreign disks.
+            if path.is_file() and not name.startswith("._"):
                 yield path
 
 
