@@ -8,6 +8,9 @@ on 2 CPU cores; on real data keep the defaults (160 epochs of 5-second windows; 
 docs/protocontrastive.md for the figures and times).
 """
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 
 from skfewaudio import LinearProbeClassifier, evaluate_episodes, load, make_sounds, save
@@ -22,9 +25,11 @@ novel = np.isin(y, novel_classes)  # never seen in training
 model = train_ensemble(X[~novel], y[~novel], n_maps=16, window_seconds=1.0, max_epochs=8,
                        episodes_per_epoch=10)
 
-# 2. Save it to a file that loads without running code, and load it back.
-save(model, "my_model.safetensors")
-model = load("my_model.safetensors")
+# 2. Save it to a file that loads without running code, and load it back (here in a
+#    temporary folder, so that the example leaves nothing behind).
+with tempfile.TemporaryDirectory() as folder:
+    save(model, Path(folder) / "my_model.safetensors")
+    model = load(Path(folder) / "my_model.safetensors")
 
 # 3. Each few-shot task fits the probe only: 5-way 1-shot and 5-shot episodes on the
 #    novel classes, against the no-learning default (every clip embedded once).
