@@ -1,5 +1,6 @@
 import os
 import urllib.request
+import warnings
 import zipfile
 
 import numpy as np
@@ -56,6 +57,19 @@ def test_load_class_folders_downmixes_and_resamples_with_a_warning(folder):
     lengths = dict(zip(data.filenames, map(len, data.data)))
     assert lengths["pump/fast.wav"] == 1600 and lengths["frog/stereo.flac"] == 1600
     assert all(clip.ndim == 1 and clip.dtype == np.float32 for clip in data.data)
+
+
+def test_a_class_folder_without_audio_is_named_in_a_warning(folder):
+    (folder / "toad" / "notes").mkdir(parents=True)
+    (folder / ".cache").mkdir()  # hidden: no class
+    with pytest.warns(UserWarning, match=r"1 class folder without audio files left out: "
+                                         r"toad\.$"):
+        data = load_audio_folder(folder)
+    assert sorted(data.target_names) == ["frog", "pump"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_audio_folder(folder, classes=["frog"])  # toad was not asked for
+    assert not [w for w in caught if "class folder" in str(w.message)]
 
 
 def test_files_in_folders_below_a_class_folder_belong_to_that_class(folder):

@@ -73,6 +73,8 @@ def load_audio_folder(path, *, sample_rate=16000, classes=None, metadata="metada
     if not entries:
         raise ValueError(f"no audio files found in {root} (looked for {metadata} and "
                          f"class sub-folders with {sorted(AUDIO_SUFFIXES)}).")
+    if classes is None and not (root / metadata).is_file():
+        _warn_empty_class_folders(root, entries)
 
     return read_labelled_files(entries, root, sample_rate=sample_rate, on_error=on_error,
                                return_X_y=return_X_y, progress=progress)
@@ -115,6 +117,14 @@ def _list_entries(root, metadata):
     # A file's class is the folder below root it sits in, at any depth.
     return [(file, file.relative_to(root).parts[0]) for file in audio_files_below(root)
             if len(file.relative_to(root).parts) > 1]
+
+
+def _warn_empty_class_folders(root, entries):
+    empty = sorted({p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")}
+                   - {label for _, label in entries})
+    if empty:
+        warnings.warn(f"{root}: {counted(len(empty), 'class folder')} without audio files "
+                      f"left out: {', '.join(empty)}.", UserWarning, stacklevel=3)
 
 
 def audio_files_below(folder, skip=None):
