@@ -9,15 +9,13 @@ and lists the windows most like the examples.
 import argparse
 import csv
 import json
-import warnings
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from ._cli_models import load_encoder, save_model
 from ._prototypes import softmax_neg
-from ._validation import ShortClipsWarning
+from ._validation import ShortClipsWarning, each_warning_once
 from .datasets._folder import (AUDIO_SUFFIXES, audio_files_below, counted, load_audio_folder,
                                read_labelled_files)
 from .prototype import PrototypeClassifier
@@ -101,34 +99,12 @@ def on_error(args):
     return "warn" if args.skip_bad_files else "raise"
 
 
-@contextmanager
 def short_clips_said(say):
-    """Re-issue each distinct :class:`ShortClipsWarning` of the library (clips far
-    shorter than a window, counted by position in the batch, which means nothing to a
-    user) once, as the text ``say(warning)`` (None: not at all); other warnings pass
-    on unchanged, each once."""
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            yield
-    finally:  # also when the command failed: the warnings may say why
-        _say_once(caught, say)
-
-
-def _say_once(caught, say):
-    said = set()
-    for caught_warning in caught:
-        message = caught_warning.message
-        short = isinstance(message, ShortClipsWarning)
-        key = message.window if short else (caught_warning.category, str(message))
-        if key in said:
-            continue
-        said.add(key)
-        if not short:
-            warnings.warn_explicit(message, caught_warning.category, caught_warning.filename,
-                                   caught_warning.lineno)
-        elif (text := say(message)) is not None:
-            warnings.warn(text, UserWarning, stacklevel=3)
+    """:func:`each_warning_once` with each :class:`ShortClipsWarning` of the library
+    (clips far shorter than a window, counted by position in the batch, which means
+    nothing to a user) said as the text ``say(warning)`` (None: not at all)."""
+    return each_warning_once(
+        lambda message: say(message) if isinstance(message, ShortClipsWarning) else message)
 
 
 def short_clips_named(files, hint="use longer clips, or a model of shorter windows"):

@@ -14,6 +14,7 @@ standard audio meaning and are rejected, as are booleans, strings and complex va
 """
 
 import warnings
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -264,6 +265,35 @@ def silent_clips(X):
     if isinstance(X, np.ndarray):
         return np.flatnonzero(np.abs(X).max(axis=1) < _SILENCE_PEAK)
     return np.flatnonzero([np.abs(clip).max() < _SILENCE_PEAK for clip in X])
+
+
+@contextmanager
+def each_warning_once(reword=None, stacklevel=3):
+    """Show each distinct warning raised in the block once, after it (also when it
+    fails: the warnings may say why).
+
+    An encoder warns on each call (about short clips, say), and a corpus or an
+    evaluation makes thousands of calls; Python's own once-per-location rule does not
+    hold when a library in between resets the warning filters. ``reword(message)`` may
+    replace a warning by a text, or by None to drop it. ``stacklevel`` is
+    :func:`warnings.warn`'s, 3 being the function that holds the ``with``.
+    """
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:
+        shown = set()
+        for record in caught:
+            message = record.message if reword is None else reword(record.message)
+            key = (record.category, str(message))
+            if message is None or key in shown:
+                continue
+            shown.add(key)
+            if isinstance(message, str):
+                warnings.warn(message, UserWarning, stacklevel=stacklevel)
+            else:  # the instance: it may carry more than its text
+                warnings.warn(message, stacklevel=stacklevel)
 
 
 class ShortClipsWarning(UserWarning):

@@ -3,8 +3,6 @@
 import importlib
 import json
 import os
-import warnings
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -13,7 +11,7 @@ from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
 from .._prototypes import as_2d_embedding, normalize
-from .._validation import check_waveforms
+from .._validation import check_waveforms, each_warning_once
 from . import _index
 from ..datasets._folder import counted, report_unreadable
 from ._corpus import (LEARNING_FREE, UnreadableRecording, embed_recording, is_learning_free,
@@ -208,7 +206,7 @@ class EmbeddingStore:
                 for path in new)
         results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
         failures = []
-        with _each_warning_once():
+        with each_warning_once(stacklevel=4):  # at the caller of the store
             for path, result in tqdm(zip(new, results), total=len(new), disable=not progress,
                                      desc="embedding", unit="file"):
                 if isinstance(result, UnreadableRecording):
@@ -277,7 +275,7 @@ class EmbeddingStore:
         """
         settings = {key: self.header[key] for key in ("sample_rate", "window_seconds",
                                                       "hop_seconds")}
-        with _each_warning_once():
+        with each_warning_once(stacklevel=4):  # at the caller of the store
             return np.stack([embed_recording(clip, self.encoder, **settings)[2].mean(axis=0)
                              for clip in check_waveforms(clips)])
 
@@ -384,24 +382,6 @@ class EmbeddingStore:
     def __repr__(self):
         return (f"EmbeddingStore({str(self.path)!r}: {counted(len(self.files), 'recording')}, "
                 f"{self.n_windows} windows of {self.header['window_seconds']} s)")
-
-
-@contextmanager
-def _each_warning_once():
-    """Show each distinct warning once, not once per batch of windows and per clip.
-
-    The encoder warns on each call (about short windows, say), and a corpus takes
-    thousands of calls; Python's own once-per-location rule does not hold when a
-    library in between resets the warning filters.
-    """
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            yield
-    finally:  # also when embedding failed: the warnings may say why
-        distinct = {(w.category, str(w.message)): w.message for w in caught}
-        for message in distinct.values():  # the instance: it may carry more than its text
-            warnings.warn(message, stacklevel=4)  # at the caller of the store
 
 
 def _embed_readable(path, encoder, **settings):
