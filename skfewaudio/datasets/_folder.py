@@ -30,7 +30,7 @@ def load_audio_folder(path, *, sample_rate=16000, classes=None, metadata="metada
       ``label`` (``category`` is accepted too, as in ESC-50); file names are relative
       to ``path``;
     * otherwise one sub-folder per class, holding that class's audio files
-      (``.wav``, ``.flac``, ``.ogg``, ``.mp3``, ``.aiff``, ``.au``), in it or in
+      (``.wav``, ``.flac``, ``.ogg``, ``.opus``, ``.mp3``, ``.aiff``, ``.au``), in it or in
       folders below it (``frog/site1/call.wav`` is a ``frog``).
 
     Multichannel files are averaged to mono and files at another rate are resampled
