@@ -283,6 +283,9 @@ def run_fusion(args, params):
         pre = [_embedding_once(_at_test_time(
             load(kept_model(args.keep_models, name, f)),
             args)) for name in [args.recipe] + args.ensemble_with]
+        if args.statistics_member is not None:  # fitted on the fold's training classes
+            pre.append(_embedding_once(statistics_member(args.statistics_member)
+                                       .fit(X[~held_out])))
         pool_label = _pool_label(pre)
         spectral = {t: _embedding_once(SpectralStatistics(texture_weight=t))
                     for t in args.texture_weights}
@@ -297,7 +300,10 @@ def run_fusion(args, params):
                   f"{_whitening_label(wh)}: " + ", ".join(
                       f"{k} {v:.2f}" for k, v in rows[w, t, c, wh][-1].items()
                       if k.endswith("shot")), flush=True)
-    table = [{"recipe": " + ".join([args.recipe] + args.ensemble_with), "spectral_weight": w,
+    members = [args.recipe] + args.ensemble_with
+    if args.statistics_member is not None:
+        members.append(" ".join(["spectral"] + args.statistics_member))
+    table = [{"recipe": " + ".join(members), "spectral_weight": w,
               "texture_weight": t, "head": _head_label(c), "whitening": _whitening_label(wh),
               "test_time_shifts": _shift_label(args.test_time_shifts),
               "test_time_pool": pool_label,
@@ -318,7 +324,9 @@ def run_fusion(args, params):
                "similarity is (1 - w) x that of the learned embedding + w x that of "
                "SpectralStatistics (texture_weight: its own, 0 for rows before texture "
                "statistics existed); a recipe joined by + is an equal-weight ensemble of "
-               "the fold encoders of those CV rows (`few_shot_model` in the script). "
+               "the fold encoders of those CV rows (`few_shot_model` in the script); a member "
+               "`spectral KEY=JSON...` is SpectralStatistics(standardize='fit') with those "
+               "settings, fitted on the fold's training clips (--statistics-member). "
                "head: nearest cosine prototype, or `LinearProbeClassifier(C=...)` on the "
                "same embedding. whitening: the shrinkage of a `WithinClassWhitening` of "
                "the joined embedding learned on the fold's training clips, - for none. "
@@ -436,11 +444,18 @@ def _encoders_from_label(paths, picked):
 
 def recipe_params(recipe, overrides):
     """The parameters of ``RECIPES[recipe]`` with ``KEY=JSON`` overrides applied."""
-    params = dict(RECIPES[recipe])
-    for item in overrides:
-        key, value = item.split("=", 1)
-        params[key] = json.loads(value)
-    return params
+    return {**RECIPES[recipe], **_parsed(overrides)}
+
+
+def _parsed(items):
+    """``KEY=JSON`` items as a dict."""
+    return {key: json.loads(value) for key, value in (item.split("=", 1) for item in items)}
+
+
+def statistics_member(items):
+    """The no-learning member of ``--statistics-member``: ``SpectralStatistics`` with
+    those ``KEY=JSON`` settings, standardised on the clips it is fitted on."""
+    return SpectralStatistics(standardize="fit", **_parsed(items))
 
 
 def _split(data_dir, key):
@@ -464,6 +479,9 @@ def main(argv=None):
                         help="cv: save each fold's encoder there; fusion: read them")
     parser.add_argument("--ensemble-with", nargs="*", default=[], metavar="NAME",
                         help="fusion: also join the kept fold encoders of these rows")
+    parser.add_argument("--statistics-member", nargs="*", default=None, metavar="KEY=JSON",
+                        help="fusion: also join SpectralStatistics(standardize='fit', "
+                        "KEY=JSON...) fitted on each fold's training clips, as a member")
     parser.add_argument("--spectral-weights", type=float, nargs="+",
                         default=[0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
     parser.add_argument("--spectral-weight", type=float, default=0.0,
