@@ -13,6 +13,7 @@ WAV) as ``(x - 128) / 128``. Other integer widths (``int64``, ``uint16``...) hav
 standard audio meaning and are rejected, as are booleans, strings and complex values.
 """
 
+import os
 import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
@@ -112,9 +113,17 @@ def _check_finite(clips_2d, first_index=0):
         )
 
 
+_FILE_READERS = (
+    "X must hold samples, not file names: read the files first, e.g. with "
+    "skfewaudio.load_audio_folder (a folder of class folders) or soundfile.read."
+)
+
+
 def _check_one_clip(clip, index):
-    clip = np.asarray(clip)
     where = f"clip {index}"
+    if isinstance(clip, (str, bytes, os.PathLike)):
+        raise TypeError(f"{where} is the text {os.fsdecode(clip)!r}. {_FILE_READERS}")
+    clip = np.asarray(clip)
     if clip.ndim == 0:
         raise ValueError(
             f"{where} is a single number, not a clip. X must be a 2-D array "
@@ -178,6 +187,8 @@ def check_waveforms(X):
     if isinstance(X, np.ndarray):
         if X.ndim == 2:
             return _check_2d_array(X)
+        if X.ndim == 1 and X.dtype.kind in "US":
+            raise TypeError(f"X holds text, such as {str(X[0])!r}. {_FILE_READERS}")
         if X.ndim == 1 and X.dtype != object:
             raise ValueError(
                 f"X is 1-D with shape {X.shape}: that is one clip, not a batch. "

@@ -5,6 +5,7 @@ clip, the file or the problem: never an error from deep inside torch or numpy, n
 a hang, never silent acceptance. The table is listed in docs/input.md.
 """
 
+import pathlib
 import signal
 import warnings
 
@@ -47,6 +48,10 @@ BAD_FIT_INPUTS = {
     "number as a clip": ([CLIP, 3.0] + list(X_GOOD[2:]), Y_GOOD, ValueError,
                          "clip 1 is a single number"),
     "strings": (np.full((12, 8), "a"), Y_GOOD, TypeError, "strings"),
+    "file names": (["clip.wav"] * 12, Y_GOOD, TypeError, "clip 0 is the text 'clip.wav'"),
+    "array of file names": (np.array(["clip.wav"] * 12), Y_GOOD, TypeError,
+                            "X holds text, such as 'clip.wav'"),
+    "paths": ([pathlib.Path("clip.wav")] * 12, Y_GOOD, TypeError, "load_audio_folder"),
     "text clip": ([CLIP, np.array(["a", "b"])] + list(X_GOOD[2:]), Y_GOOD, TypeError,
                   "clip 1 holds strings"),
     "booleans": (X_GOOD > 0, Y_GOOD, TypeError, "booleans"),
