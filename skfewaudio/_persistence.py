@@ -96,11 +96,16 @@ def load(path):
 
     Raises
     ------
+    FileNotFoundError
+        If there is no file at ``path``.
     ValueError
         If the file is not a skfewaudio model, is of a newer format, or names a
         type that is not trusted.
     """
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {path}" + (
+            ": that is a folder" if path.is_dir() else ""))
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}

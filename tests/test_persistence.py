@@ -125,6 +125,10 @@ def test_other_files_get_a_clear_error(tmp_path, sounds):
         load(tmp_path / "plain.safetensors")
     assert not is_model_file(tmp_path / "model.joblib")
     assert not is_model_file(tmp_path / "plain.safetensors")
+    with pytest.raises(FileNotFoundError, match="no model file at .*missing"):
+        load(tmp_path / "missing.safetensors")
+    with pytest.raises(FileNotFoundError, match="that is a folder"):
+        load(tmp_path)
 
 
 def test_unstorable_settings_are_named_at_save(sounds, tmp_path):
