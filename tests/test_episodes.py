@@ -66,6 +66,21 @@ def test_class_disjoint_split():
         next(ClassDisjointSplit(test_classes=[42]).split(None, y_toy))
 
 
+def test_a_held_out_side_of_one_class_is_refused():
+    """One novel class makes no episode: every score of such a fold would fail."""
+    with pytest.raises(ValueError, match="holds out 1 of 10 classes.*test_size=2"):
+        next(ClassDisjointSplit(test_size=0.1).split(None, y_toy))
+    with pytest.raises(ValueError, match="test_classes holds one class"):
+        next(ClassDisjointSplit(test_classes=[3, 3]).split(None, y_toy))
+
+
+def test_episodes_on_one_class_say_what_n_way_needs(sounds):
+    X, y = sounds
+    one = y == y[0]
+    with pytest.raises(ValueError, match="n_way=2 but only 1 class is available; add classes"):
+        evaluate_episodes(PrototypeClassifier(), X[one], y[one], n_way=2, n_shot=1, n_query=1)
+
+
 def test_cached_evaluation_equals_refitting_every_episode(sounds):
     """Embedding each clip once must not change a single episode's result."""
     X, y = sounds

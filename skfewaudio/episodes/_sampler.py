@@ -97,9 +97,10 @@ def _class_members(y, n_way, per_class):
             "or drop those classes."
         )
     if n_way > len(classes):
+        lower = f"lower n_way to {len(classes)} or less, or " if len(classes) >= 2 else ""
         raise ValueError(
-            f"n_way={n_way} but only {len(classes)} classes are available; lower n_way "
-            f"to {len(classes)} or less, or add classes."
+            f"n_way={n_way} but only {len(classes)} "
+            f"{'class is' if len(classes) == 1 else 'classes are'} available; {lower}add classes."
         )
     members = np.full((len(classes), counts.max()), -1, dtype=np.int64)
     order = np.argsort(inverse, kind="stable")
@@ -120,6 +121,10 @@ def _draw_block(members, n_episodes, n_way, per_class, rng):
     return np.take_along_axis(candidates, picks, axis=2)
 
 
+# A held-out side of one class can be neither scored by episodes nor by accuracy.
+_TWO_NOVEL = "few-shot episodes on held-out classes need at least 2 of them."
+
+
 class ClassDisjointSplit:
     """Cross-validation over classes: train and test folds share no class.
 
@@ -131,7 +136,8 @@ class ClassDisjointSplit:
     n_splits : int, default=5
         Number of random class splits (ignored when ``test_classes`` is given).
     test_size : float or int, default=0.2
-        Fraction (float) or number (int) of classes held out per split.
+        Fraction (float) or number (int) of classes held out per split: at least 2,
+        the fewest an episode can hold.
     test_classes : sequence or None, default=None
         A fixed set of held-out classes: one split, e.g. a benchmark's published split.
     random_state : int, RandomState instance or None, default=None
@@ -155,12 +161,14 @@ class ClassDisjointSplit:
 
     def _test_class_sets(self, classes):
         if self.test_classes is not None:
-            test = np.asarray(self.test_classes)
+            test = np.unique(self.test_classes)
             unknown = np.setdiff1d(test, classes)
             if len(unknown):
                 raise ValueError(f"test_classes {unknown.tolist()} are not in y.")
             if len(test) == len(classes):
                 raise ValueError("test_classes leaves no class for training.")
+            if len(test) < 2:
+                raise ValueError(f"test_classes holds one class; {_TWO_NOVEL}")
             return [test]
         n_test = (self.test_size if isinstance(self.test_size, (int, np.integer))
                   else int(round(self.test_size * len(classes))))
@@ -168,6 +176,11 @@ class ClassDisjointSplit:
             raise ValueError(
                 f"test_size={self.test_size!r} holds out {n_test} of {len(classes)} "
                 "classes; at least one class must be on each side."
+            )
+        if n_test < 2:
+            raise ValueError(
+                f"test_size={self.test_size!r} holds out 1 of {len(classes)} classes; "
+                f"{_TWO_NOVEL} Set test_size=2 or more."
             )
         rng = check_random_state(self.random_state)
         return [rng.permutation(classes)[:n_test] for _ in range(self.n_splits)]
