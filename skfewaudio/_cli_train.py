@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from ._cli_models import save_model
-from ._cli_workflow import SKIP_HELP, on_error, positive, read_split, short_clips_named
+from ._cli_workflow import (RATE_HELP, SKIP_HELP, on_error, positive, read_split,
+                            short_clips_named)
 from .datasets import load_audio_folder
 from .protocontrastive import NETWORKS, ProtoContrastiveClassifier, train_ensemble
 
@@ -42,13 +43,14 @@ def add_command(commands):
     train.add_argument("--split-file", type=Path, default=None,
                        help="JSON with lists of class names; train on the --train-split "
                             "list only")
-    train.add_argument("--train-split", default="train")
+    train.add_argument("--train-split", default="train",
+                       help="key of the split file holding the classes to train on")
     train.add_argument("--checkpoint-dir", type=Path, default=None,
                        help="write checkpoints there after every epoch; the same command "
                             "resumes an interrupted run")
     train.add_argument("--device", default="cpu", help="'cpu', 'cuda', 'cuda:N' or 'auto'")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--sample-rate", type=int, default=16000)
+    train.add_argument("--seed", type=int, default=0, help="seed of the networks and episodes")
+    train.add_argument("--sample-rate", type=positive(int), default=16000, help=RATE_HELP)
     train.add_argument("--skip-bad-files", action="store_true", help=SKIP_HELP)
     train.set_defaults(run=run_train)
 

@@ -22,6 +22,7 @@ from .prototype import PrototypeClassifier
 
 DEFAULT_INDEX = ".skfewaudio-index"  # inside CORPUS_DIR unless --index is given
 SKIP_HELP = "skip unreadable files (listed in one warning) instead of stopping"
+RATE_HELP = "sample rate in Hz that every file is resampled to (default: 16000)"
 MODEL_HELP = ("a fitted encoder, or a fitted few-shot classifier whose encoder is used, saved "
               "with skfewaudio.save (or, trusted files only, joblib); default: "
               "SpectralStatistics, no learning")
@@ -34,7 +35,8 @@ def add_commands(commands):
     classify.add_argument("support", type=Path,
                           help="one sub-folder of example clips per class (or a metadata.csv)")
     classify.add_argument("queries", type=Path, help="folder of audio files to label")
-    classify.add_argument("--output", type=Path, default=Path("predictions.csv"))
+    classify.add_argument("--output", type=Path, default=Path("predictions.csv"),
+                          help="predictions as CSV (default: predictions.csv)")
     classify.add_argument("--plots", type=Path, default=None,
                           help="write review plots (PNG) to this folder")
     classify.add_argument("--rejection", default="auto",
@@ -42,13 +44,15 @@ def add_commands(commands):
                                "distance threshold")
     classify.add_argument("--false-rejection-rate", type=rate, default=0.05,
                           help="with --rejection auto: share of known clips to reject")
-    classify.add_argument("--unknown-label", default="unknown")
-    classify.add_argument("--metric", default="cosine", choices=["cosine", "euclidean"])
+    classify.add_argument("--unknown-label", default="unknown",
+                          help="label of rejected clips (default: unknown)")
+    classify.add_argument("--metric", default="cosine", choices=["cosine", "euclidean"],
+                          help="distance to the class prototypes (default: cosine)")
     classify.add_argument("--model", type=Path, default=None, help=MODEL_HELP)
     classify.add_argument("--save", type=Path, default=None,
                           help="save the fitted classifier: skfewaudio.save's format (loads "
                                "without running code), or joblib for a .joblib or .pkl name")
-    classify.add_argument("--sample-rate", type=int, default=16000)
+    classify.add_argument("--sample-rate", type=positive(int), default=16000, help=RATE_HELP)
     classify.add_argument("--skip-bad-files", action="store_true", help=SKIP_HELP)
     classify.set_defaults(run=run_classify)
 
@@ -59,7 +63,7 @@ def add_commands(commands):
     search.add_argument("--index", type=Path, default=None,
                         help=f"embedding store folder (default: CORPUS/{DEFAULT_INDEX}); "
                              "made on first use, extended with new files later")
-    search.add_argument("--top", type=int, default=20)
+    search.add_argument("--top", type=int, default=20, help="matches to list (default: 20)")
     search.add_argument("--output", type=Path, default=None, help="also write the matches as CSV")
     search.add_argument("--window", type=positive(float), default=1.0,
                         help="window length, seconds")
@@ -70,7 +74,7 @@ def add_commands(commands):
     search.add_argument("--model", type=Path, default=None, help=MODEL_HELP)
     search.add_argument("--n-jobs", type=int, default=None,
                         help="recordings embedded in parallel")
-    search.add_argument("--sample-rate", type=int, default=16000)
+    search.add_argument("--sample-rate", type=positive(int), default=16000, help=RATE_HELP)
     search.add_argument("--skip-bad-files", action="store_true", help=SKIP_HELP)
     search.set_defaults(run=run_search)
 

@@ -21,7 +21,8 @@ import torch
 from . import __version__
 from ._cli_models import load_model
 from ._cli_train import add_command as add_train_command
-from ._cli_workflow import SKIP_HELP, on_error, read_split, short_clips_named
+from ._cli_workflow import (RATE_HELP, SKIP_HELP, on_error, positive, read_split,
+                            short_clips_named)
 from ._cli_workflow import add_commands as add_workflow_commands
 from .datasets import load_audio_folder, make_sounds
 from .episodes import evaluate_episodes
@@ -115,14 +116,15 @@ def _build_parser():
     demo.add_argument("--episodes", type=int, default=2000, help="episodes per setting")
     demo.add_argument("--methods", nargs="+", default=None, choices=_method_names(),
                       help="methods to compare (default: prototype, probe, protocontrastive)")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=int, default=0, help="seed of the data and the models")
     demo.set_defaults(run=_run_demo)
 
     evaluate = commands.add_parser(
         "evaluate", help="episodic few-shot accuracy on a folder of recordings")
     evaluate.add_argument("directory", type=Path,
                           help="one sub-folder of audio files per class, or a metadata.csv")
-    evaluate.add_argument("--method", default="prototype", choices=_method_names())
+    evaluate.add_argument("--method", default="prototype", choices=_method_names(),
+                          help="the few-shot method (default: prototype)")
     evaluate.add_argument("--model", type=Path, default=None,
                           help="a fitted estimator saved with skfewaudio.save (or, trusted "
                                "files only, joblib); replaces --method")
@@ -131,10 +133,14 @@ def _build_parser():
                                "under a cosine prototype classifier (replaces --method)")
     evaluate.add_argument("--cache", type=Path, default=None,
                           help="on-disk embedding cache folder for --encoder")
-    evaluate.add_argument("--n-way", type=int, default=5)
-    evaluate.add_argument("--n-shot", type=int, nargs="+", default=[1, 5])
-    evaluate.add_argument("--n-query", type=int, default=1)
-    evaluate.add_argument("--episodes", type=int, default=1000)
+    evaluate.add_argument("--n-way", type=positive(int), default=5,
+                          help="classes per episode (default: 5)")
+    evaluate.add_argument("--n-shot", type=positive(int), nargs="+", default=[1, 5],
+                          help="labelled clips per class, one or more settings (default: 1 5)")
+    evaluate.add_argument("--n-query", type=positive(int), default=1,
+                          help="clips to label per class and episode (default: 1)")
+    evaluate.add_argument("--episodes", type=positive(int), default=1000,
+                          help="episodes per setting (default: 1000)")
     evaluate.add_argument("--split-file", type=Path, default=None,
                           help="JSON with lists of class names, "
                                "e.g. {'train': [...], 'val': [...]}")
@@ -142,10 +148,11 @@ def _build_parser():
                           help="key of the split file holding the evaluation classes")
     evaluate.add_argument("--train-split", default="train",
                           help="key of the split file holding the training classes")
-    evaluate.add_argument("--sample-rate", type=int, default=16000)
+    evaluate.add_argument("--sample-rate", type=positive(int), default=16000, help=RATE_HELP)
     evaluate.add_argument("--skip-bad-files", action="store_true", help=SKIP_HELP)
-    evaluate.add_argument("--seed", type=int, default=0)
-    evaluate.add_argument("--output", type=Path, default=Path("skfewaudio-results.json"))
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the episodes")
+    evaluate.add_argument("--output", type=Path, default=Path("skfewaudio-results.json"),
+                          help="results as JSON (default: skfewaudio-results.json)")
     evaluate.set_defaults(run=_run_evaluate)
     add_workflow_commands(commands)  # classify, search
     add_train_command(commands)

@@ -57,6 +57,11 @@ def test_evaluate_names_clips_far_shorter_than_a_window_once(recordings, tmp_pat
     (["classify", "DATA", "DATA", "--false-rejection-rate", "2"],
      "argument --false-rejection-rate: must be in [0, 1), got 2"),
     (["search", "DATA", "DATA", "--window", "0"], "argument --window: must be above 0, got 0"),
+    (["evaluate", "DATA", "--sample-rate", "0"], "argument --sample-rate: must be above 0, got 0"),
+    (["classify", "DATA", "DATA", "--sample-rate", "-8000"],
+     "argument --sample-rate: must be above 0, got -8000"),
+    (["evaluate", "DATA", "--n-shot", "1", "0"], "argument --n-shot: must be above 0, got 0"),
+    (["evaluate", "DATA", "--episodes", "0"], "argument --episodes: must be above 0, got 0"),
 ])
 def test_bad_numbers_are_refused_before_any_audio_is_read(recordings, capsys, argv, message):
     data, _ = recordings
