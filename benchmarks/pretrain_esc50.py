@@ -267,6 +267,17 @@ def _embedding_once(encoder):
     return encoder
 
 
+def silence_trimmed(clip, floor=1e-4, shortest=1600):
+    """``clip`` without its leading and trailing near-silence (samples under ``floor``),
+    the rest repeated to the clip's length; unchanged where under ``shortest`` samples
+    would be left. ESC-50 pads short sounds with digital silence, so one bark may sit at
+    any place of its 5 s."""
+    loud = np.flatnonzero(np.abs(clip) >= floor)
+    if len(loud) == 0 or loud[-1] + 1 - loud[0] < shortest:
+        return clip
+    return np.resize(clip[loud[0]:loud[-1] + 1], len(clip))
+
+
 def _shift_label(shifts):
     return " ".join(map(str, shifts)) if shifts else "-"
 
@@ -275,6 +286,8 @@ def run_fusion(args, params):
     """Score the kept fold encoders of ``--recipe`` with each spectral weight and head."""
     data = load_audio_folder(args.data, classes=_split(args.data, "train"))
     X, y = np.stack(data.data), data.target
+    if args.trim_silence:
+        X = np.stack([silence_trimmed(clip) for clip in X])
     settings = [(w, t, c, wh) for w in args.spectral_weights for t in args.texture_weights
                 for c in args.heads for wh in args.whitenings]
     rows = {setting: [] for setting in settings}
@@ -303,6 +316,8 @@ def run_fusion(args, params):
     members = [args.recipe] + args.ensemble_with
     if args.statistics_member is not None:
         members.append(" ".join(["spectral"] + args.statistics_member))
+    if args.trim_silence:
+        members[-1] += " (silence trimmed)"
     table = [{"recipe": " + ".join(members), "spectral_weight": w,
               "texture_weight": t, "head": _head_label(c), "whitening": _whitening_label(wh),
               "test_time_shifts": _shift_label(args.test_time_shifts),
@@ -510,6 +525,9 @@ def main(argv=None):
                         "estimator's default way, as an ensemble of a conv-4 and a ResNet "
                         "needs (by default the pool they were saved with; encoders saved "
                         "before the parameter existed embed with the trained pool)")
+    parser.add_argument("--trim-silence", action="store_true",
+                        help="fusion: read every clip with its leading and trailing "
+                        "silence cut and the rest repeated to its length (silence_trimmed)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0],
                         help="final: train one encoder per seed and join them")
     parser.add_argument("--encoders-from", type=Path, nargs="+", default=[],
