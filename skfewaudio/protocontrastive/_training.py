@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 from .._callbacks import set_stream_state, stream_state
 from .._torch_utils import output_dim
 from ..episodes import EpisodeSampler
-from ..nn.augment import FrequencyShift, TimeFrequencyMasking
+from ..nn.augment import TimeFrequencyMasking
 from ..nn.encoders import build_encoder
 from ..nn.fusion import MultiViewEncoder
 
@@ -92,8 +92,7 @@ class EpisodicNet(NeuralNet):
 
 def protocontrastive_network(*, encoder, window_shape, n_mels, n_maps, in_stride, n_views,
                              augment, freq_mask_param, time_mask_param, projection_dim,
-                             key_dim=64, channels_last=True, encoder_params=None,
-                             max_freq_shift=0):
+                             key_dim=64, channels_last=True, encoder_params=None):
     """The meta-trained module: encoder -> view fusion (+ projection head).
 
     ``encoder`` is ``"conv4"``, ``"crnn"`` or a module (copied, never modified) mapping
@@ -112,8 +111,6 @@ def protocontrastive_network(*, encoder, window_shape, n_mels, n_maps, in_stride
     if augment:
         masking = TimeFrequencyMasking(freq_mask_param=freq_mask_param,
                                        time_mask_param=time_mask_param)
-        if max_freq_shift:
-            masking = nn.Sequential(FrequencyShift(max_freq_shift), masking)
     return MultiViewEncoder(encoder, output_dim(encoder, (1,) + tuple(window_shape)),
                             n_views=n_views, augment=masking, projection_dim=projection_dim,
                             key_dim=key_dim, channels_last=channels_last)
