@@ -148,13 +148,21 @@ def kept_model(directory, name, fold):
     return directory / f"{name.replace(' ', '_')}_fold{fold}.safetensors"
 
 
-def run_cv(args, params):
+def train_clips(args):
+    """The 35 train classes' clips (stacked) and labels, silence trimmed with
+    ``--trim-silence``."""
     data = load_audio_folder(args.data, classes=_split(args.data, "train"))
+    X = np.stack(data.data)
+    if args.trim_silence:
+        X = np.stack([silence_trimmed(clip) for clip in X])
+    return X, data.target
+
+
+def run_cv(args, params):
+    X, y = train_clips(args)
     # The estimator's own front-end, once: folds then train on the log-mels.
     front_end = {k: params[k] for k in FRONT_END_CONSTRAINTS if k in params}
-    specs = (LogMelWindows(**front_end).transform(np.stack(data.data), normalize=False)
-             .spectrograms)
-    y = data.target
+    specs = LogMelWindows(**front_end).transform(X, normalize=False).spectrograms
     fold_rows = []
     for f in args.folds:
         held_out = np.isin(y, folds(np.unique(y))[f])
@@ -169,7 +177,9 @@ def run_cv(args, params):
                                                    args.episodes, f)})
         print(f"fold {f}: " + ", ".join(f"{k} {v:.2f}" for k, v in fold_rows[-1].items()
                                         if k.endswith("shot")), flush=True)
-    row = {"recipe": args.recipe, "changes": _changes(params, args.start_from),
+    changes = _changes(params, args.start_from)
+    row = {"recipe": args.recipe,
+           "changes": changes + ("; silence trimmed" if args.trim_silence else ""),
            "folds": " ".join(map(str, args.folds)),
            "test_time_pool": _pool_read(pre, specs.shape[-2:]), "episodes": args.episodes}
     for key in fold_rows[0]:
@@ -284,10 +294,7 @@ def _shift_label(shifts):
 
 def run_fusion(args, params):
     """Score the kept fold encoders of ``--recipe`` with each spectral weight and head."""
-    data = load_audio_folder(args.data, classes=_split(args.data, "train"))
-    X, y = np.stack(data.data), data.target
-    if args.trim_silence:
-        X = np.stack([silence_trimmed(clip) for clip in X])
+    X, y = train_clips(args)
     settings = [(w, t, c, wh) for w in args.spectral_weights for t in args.texture_weights
                 for c in args.heads for wh in args.whitenings]
     rows = {setting: [] for setting in settings}
@@ -526,8 +533,9 @@ def main(argv=None):
                         "needs (by default the pool they were saved with; encoders saved "
                         "before the parameter existed embed with the trained pool)")
     parser.add_argument("--trim-silence", action="store_true",
-                        help="fusion: read every clip with its leading and trailing "
-                        "silence cut and the rest repeated to its length (silence_trimmed)")
+                        help="cv and fusion: train on and read every clip with its leading "
+                        "and trailing silence cut and the rest repeated to its length "
+                        "(silence_trimmed)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0],
                         help="final: train one encoder per seed and join them")
     parser.add_argument("--encoders-from", type=Path, nargs="+", default=[],

@@ -113,7 +113,8 @@ def _build_parser():
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="few-shot demo on built-in synthetic sounds")
-    demo.add_argument("--episodes", type=int, default=2000, help="episodes per setting")
+    demo.add_argument("--episodes", type=positive(int), default=2000,
+                      help="episodes per setting")
     demo.add_argument("--methods", nargs="+", default=None, choices=_method_names(),
                       help="methods to compare (default: prototype, probe, protocontrastive)")
     demo.add_argument("--seed", type=int, default=0, help="seed of the data and the models")

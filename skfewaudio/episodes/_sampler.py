@@ -121,7 +121,7 @@ def _draw_block(members, n_episodes, n_way, per_class, rng):
     return np.take_along_axis(candidates, picks, axis=2)
 
 
-# A held-out side of one class can be neither scored by episodes nor by accuracy.
+# A held-out side of one class makes no episode: an EpisodeScorer fails on every split.
 _TWO_NOVEL = "few-shot episodes on held-out classes need at least 2 of them."
 
 
