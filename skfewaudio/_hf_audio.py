@@ -110,7 +110,9 @@ def _missing_model_error(source, revision, exc):
     if _offline():
         why = "HF_HUB_OFFLINE=1 forbids downloading it"
     else:
-        why = f"downloading it failed ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+        why = (f"downloading it failed ({type(exc).__name__}: {str(exc).splitlines()[0]}; "
+               "without internet, HF_HUB_OFFLINE=1 makes this fail at once, not after "
+               "the hub's retries)")
     return OSError(
         f"Could not load the pretrained model {source!r}{at}: it is not a local "
         f"directory, it is not in the Hugging Face cache ({_hub_cache()}), and {why}; "

@@ -327,6 +327,14 @@ def test_missing_hub_model_says_where_it_looked(clips, monkeypatch):
     assert "huggingface-cli download nobody/no-such-audio-model" in message
 
 
+def test_a_failed_download_says_how_to_fail_at_once(monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(_hf_audio, "_offline", lambda: False)
+    message = str(_hf_audio._missing_model_error("a/b", None, OSError("no route\nmore")))
+    assert "downloading it failed (OSError: no route; without internet, HF_HUB_OFFLINE=1" \
+        in message
+
+
 def test_missing_directory_and_empty_folder(clips, tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         PretrainedEncoder(str(tmp_path / "nope")).fit(clips)
