@@ -133,7 +133,7 @@ FRONT_END_CONSTRAINTS = {
     **{name: _FRONTEND_CONSTRAINTS[name]  # the STFT and mel settings, as MelSpectrogram's
        for name in ("sample_rate", "n_mels", "n_fft", "hop_length")},
     "window_seconds": [Interval(Real, 0, None, closed="neither")],
-    "compression": [StrOptions({"log", "pcen", "cmn"})],
+    "compression": [StrOptions({"log", "pcen"})],
     "pcen_time_constant": [Interval(Real, 0, None, closed="neither")],
     "frequency_scale": [StrOptions({"mel", "linear"})],
 }

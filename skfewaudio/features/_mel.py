@@ -53,7 +53,7 @@ def build_log_mel(*, sample_rate, n_fft, hop_length, n_mels, fmin=0.0, fmax=None
                                                             pcen_time_constant) if pcen
                              else None,
                              standardize_waveforms=standardize_waveforms, db_mean=db_mean,
-                             db_std=db_std, band_centred=compression == "cmn")
+                             db_std=db_std)
 
 
 @lru_cache(maxsize=32)

@@ -42,11 +42,9 @@ class LogMelSpectrogram(nn.Module):
     """
 
     def __init__(self, mel_filters, *, n_fft, hop_length, power=2.0, log=True, amin=1e-10,
-                 standardize_waveforms=False, db_mean=0.0, db_std=1.0, pcen_smoothing=None,
-                 band_centred=False):
+                 standardize_waveforms=False, db_mean=0.0, db_std=1.0, pcen_smoothing=None):
         super().__init__()
         self.pcen_smoothing = pcen_smoothing
-        self.band_centred = band_centred
         self.db_mean = db_mean
         self.db_std = db_std
         self.standardize_waveforms = standardize_waveforms
@@ -78,8 +76,6 @@ class LogMelSpectrogram(nn.Module):
         mel = mel.transpose(1, 2)
         if self.log:
             mel = torch.log10(mel.clamp_min(self.amin)).mul_(10.0 / self.db_std)
-            if self.band_centred:
-                mel = mel - mel.mean(dim=-1, keepdim=True)
             if self.db_mean:
                 mel = mel.sub_(self.db_mean / self.db_std)
         return mel
