@@ -15,7 +15,7 @@ import numpy as np
 
 from ._cli_models import load_encoder, save_model
 from ._prototypes import softmax_neg
-from ._validation import ShortClipsWarning, each_warning_once
+from ._validation import ShortClipsWarning, each_warning_once, padding_outweighs
 from .datasets._folder import (AUDIO_SUFFIXES, audio_files_below, counted, load_audio_folder,
                                read_labelled_files)
 from .prototype import PrototypeClassifier
@@ -119,7 +119,7 @@ def short_clips_named(files, hint="use longer clips, or a model of shorter windo
         if files is None:
             return None
         short = [str(name) for name, clip in zip(files.filenames, files.data)
-                 if 2 * len(clip) < warning.n_samples]
+                 if padding_outweighs(len(clip), warning.n_samples)]
         if not short:
             return str(warning)  # not about these clips: as the library said it
         more = f" and {len(short) - 5} more" if len(short) > 5 else ""

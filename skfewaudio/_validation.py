@@ -320,6 +320,12 @@ class ShortClipsWarning(UserWarning):
         self.n_samples = n_samples
 
 
+def padding_outweighs(clip_length, n_samples):
+    """Whether a clip of ``clip_length`` samples, zero-padded to ``n_samples``, is more
+    padding than sound: the rule of :class:`ShortClipsWarning`."""
+    return 2 * clip_length < n_samples
+
+
 def warn_padded_clips(X, n_samples, window):
     """Warn, naming them, about waveforms shorter than half of ``n_samples``.
 
@@ -327,9 +333,10 @@ def warn_padded_clips(X, n_samples, window):
     ("the network's 5 s window"); below half of it, padding outweighs the sound. A
     clip a little short is normal and passes without a word.
     """
-    if is_spectrogram_batch(X) or (isinstance(X, np.ndarray) and X.shape[1] * 2 >= n_samples):
+    if is_spectrogram_batch(X) or (isinstance(X, np.ndarray)
+                                   and not padding_outweighs(X.shape[1], n_samples)):
         return
-    short = np.flatnonzero([len(clip) * 2 < n_samples for clip in X])
+    short = np.flatnonzero([padding_outweighs(len(clip), n_samples) for clip in X])
     if len(short):
         window = f"{window} ({n_samples} samples)"
         warnings.warn(ShortClipsWarning(
