@@ -63,7 +63,8 @@ def add_commands(commands):
     search.add_argument("--index", type=Path, default=None,
                         help=f"embedding store folder (default: CORPUS/{DEFAULT_INDEX}); "
                              "made on first use, extended with new files later")
-    search.add_argument("--top", type=int, default=20, help="matches to list (default: 20)")
+    search.add_argument("--top", type=positive(int), default=20,
+                        help="matches to list (default: 20)")
     search.add_argument("--output", type=Path, default=None, help="also write the matches as CSV")
     search.add_argument("--window", type=positive(float), default=1.0,
                         help="window length, seconds")
@@ -224,8 +225,6 @@ def _print_summary(clf, support, labels):
 def run_search(args):
     from .search import EmbeddingStore
 
-    if args.top < 1:
-        raise ValueError(f"--top must be at least 1, got {args.top}.")
     files = _audio_files(args.corpus)
     examples = read_labelled_files([(f, "") for f in _audio_files(args.examples)],
                                    args.examples, sample_rate=args.sample_rate,

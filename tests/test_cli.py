@@ -62,6 +62,7 @@ def test_evaluate_names_clips_far_shorter_than_a_window_once(recordings, tmp_pat
      "argument --sample-rate: must be above 0, got -8000"),
     (["evaluate", "DATA", "--n-shot", "1", "0"], "argument --n-shot: must be above 0, got 0"),
     (["evaluate", "DATA", "--episodes", "0"], "argument --episodes: must be above 0, got 0"),
+    (["search", "DATA", "DATA", "--top", "0"], "argument --top: must be above 0, got 0"),
 ])
 def test_bad_numbers_are_refused_before_any_audio_is_read(recordings, capsys, argv, message):
     data, _ = recordings
